@@ -1,0 +1,42 @@
+# Run `make help` for the list of targets. Everything runs inside .venv, created on first use.
+SHELL := /bin/bash
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export PYTHONHASHSEED := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-all lint bench clean
+
+help: ## List every target with a one-line description
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.txt) and this repo, editable
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON_BOOT) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade-strategy only-if-needed -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: venv ## Run the main pipeline (dvc repro) on the embedded synthetic data and print the scores
+	dvc repro
+	@cat artifacts/folds.csv | head -3
+
+test: venv ## Lint (ruff) and run the fast test suite
+	ruff check .
+	pytest -q
+
+test-all: venv ## Run every test, including the ones marked slow
+	pytest -q -m ""
+
+lint: venv ## ruff lint and format check
+	ruff check .
+
+bench: venv ## Benchmarks; results in bench/results.json and bench/results.md
+	python -m bench.run
+
+clean: ## Remove generated artefacts (keeps .venv and data)
+	rm -rf artifacts .pytest_cache .ruff_cache

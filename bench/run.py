@@ -1,0 +1,33 @@
+"""Run benchmark sections and record them: ``python -m bench.run [--only SECTION ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from bench.results_io import RESULTS_MD, record
+
+SECTIONS = {
+    "scorer": (
+        "bench.scorer",
+        "Reference = tests/reference_metric.py (pixel loops, brute-force assignment), same process.",
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="sections to run (default: all)")
+    args = parser.parse_args(argv)
+    for name in args.only or list(SECTIONS):
+        module, notes = SECTIONS[name]
+        print(f"bench {name} …", flush=True)
+        rows = importlib.import_module(module).run()
+        record(name, rows, notes)
+        for row in rows:
+            print("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"wrote {RESULTS_MD}")
+
+
+if __name__ == "__main__":
+    main()

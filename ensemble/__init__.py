@@ -1,0 +1,1 @@
+"""Stacking and fusion: features, meta-classifier, fusion tuning, instance grouping, prediction."""

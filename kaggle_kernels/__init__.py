@@ -1,0 +1,1 @@
+"""Generators for the Kaggle training kernels and the assembled offline inference kernel."""

@@ -1,0 +1,1 @@
+"""Components that produce probability maps: the classical matcher and the learned segmenters."""

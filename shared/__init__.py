@@ -1,0 +1,1 @@
+"""The project's ground floor: data layer, images, RLE, metric, folds, map storage, synthetic data."""
