@@ -27,6 +27,7 @@ demo: venv ## Run the main pipeline (dvc repro) on the embedded synthetic data a
 
 test: venv ## Lint (ruff) and run the fast test suite
 	ruff check .
+	ruff format --check .
 	pytest -q
 
 test-all: venv ## Run every test, including the ones marked slow
@@ -34,6 +35,7 @@ test-all: venv ## Run every test, including the ones marked slow
 
 lint: venv ## ruff lint and format check
 	ruff check .
+	ruff format --check .
 
 bench: venv ## Benchmarks; results in bench/results.json and bench/results.md
 	python -m bench.run
