@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     table = load_table(data_root(args.root))
-    folds = assign_folds(table, int(param("folds.n_splits")), int(param("folds.seed")))
+    folds = assign_folds(table, len(param("folds.ids")), int(param("folds.seed")))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     folds.to_csv(args.out, index=False)
     summary = folds.groupby(["fold", "label"]).size().unstack(fill_value=0)
