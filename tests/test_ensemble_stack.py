@@ -100,3 +100,35 @@ def test_time_budget_leaves_the_rest_authentic(tmp_path):
     assert annotations == {}
     assert pd.read_csv(out)["annotation"].tolist() == ["authentic", "authentic"]
     assert pd.read_csv(out)["case_id"].astype(str).tolist() == ["46", "45"]  # sample_submission order
+
+
+def test_report_scores_every_system_exactly(stacked, tmp_path, capsys):
+    from ensemble import report
+
+    tmp = stacked.parent
+    params = tmp / "params.yaml"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(params))
+        report.main(
+            [
+                "--root",
+                str(tmp / "data"),
+                "--folds",
+                str(tmp / "artifacts" / "folds.csv"),
+                "--oof-dir",
+                str(tmp / "artifacts" / "oof"),
+                "--ensemble-dir",
+                str(stacked),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # the fake 'good' component proposes exactly the ground truth: its own instances score 1.0 exactly
+    assert metrics["good alone"]["oF1"] == 1.0
+    assert metrics["noisy alone"]["forged_oF1"] < 0.5
+    assert metrics["stacked ensemble (nested CV)"]["oF1"] > 0.8
+    for picture in ("curves.png", "importance.png", "reliability.png", "gallery.png"):
+        assert (tmp_path / picture).stat().st_size > 1000, picture
+    assert "stacked ensemble (nested CV)" in (tmp_path / "report.md").read_text()
+    assert "report:" in capsys.readouterr().out
