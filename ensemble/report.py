@@ -121,7 +121,7 @@ def gallery(
     """The worst OOF rows with predictions over truth in the shared palette."""
     per_row = report.per_row.set_index("case_id")
     predicted = submission.set_index("case_id")["annotation"]
-    worst = per_row.sort_values("score", kind="stable").head(count)
+    worst = per_row[per_row["score"] < 1.0].sort_values("score", kind="stable").head(count)
     by_uid = {s.uid: s for s in samples}
     tiles, captions = [], []
     for uid, row in worst.iterrows():
@@ -135,8 +135,9 @@ def gallery(
             truth |= m
         tiles.append(error_overlay(s.image, pred, truth))
         captions.append(f"{uid.split('/', 1)[-1]} {row['truth'][:4]} {row['score']:.2f}")
-    if tiles:
-        save_png(out, contact_sheet(tiles, captions, columns=6, cell=220))
+    if not tiles:
+        tiles, captions = [np.full((64, 256, 3), 255, np.uint8)], ["no OOF errors"]
+    save_png(out, contact_sheet(tiles, captions, columns=6, cell=220))
 
 
 def markdown(table: pd.DataFrame, nested: pd.DataFrame, slice_tables: dict, test: dict | None, meta: dict) -> str:
