@@ -57,14 +57,14 @@ class Bundle:
         return cls(folder, list(info["components"]), segmenters, matcher)
 
 
-def assemble(out: str | Path, ensemble_dir: str | Path, models_dir: str | Path) -> Path:
+def assemble(out: str | Path, meta_dir: str | Path, fusion_dir: str | Path, models_dir: str | Path) -> Path:
     """Copy the tuned fusion, the meta model, matcher params and every fold checkpoint into ``out``."""
-    out, ensemble_dir, models_dir = Path(out), Path(ensemble_dir), Path(models_dir)
+    out, models_dir = Path(out), Path(models_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for name in ("fusion.json", "meta_model.txt", "meta.json"):
-        source = ensemble_dir / name
+    for folder, name in ((fusion_dir, "fusion.json"), (meta_dir, "meta_model.txt"), (meta_dir, "meta.json")):
+        source = Path(folder) / name
         if not source.is_file():
             raise FileNotFoundError(f"{source}: missing; run the meta and fuse stages first")
         shutil.copy2(source, out / name)
@@ -90,12 +90,13 @@ def assemble(out: str | Path, ensemble_dir: str | Path, models_dir: str | Path) 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Assemble the prediction bundle.")
-    parser.add_argument("--ensemble-dir", default="artifacts/ensemble")
+    parser.add_argument("--meta-dir", default="artifacts/ensemble/meta")
+    parser.add_argument("--fusion-dir", default="artifacts/ensemble/fusion")
     parser.add_argument("--models-dir", default="artifacts/models")
     parser.add_argument("--out", default="artifacts/bundle")
     args = parser.parse_args(argv)
     setup_logging()
-    log.info("bundle written to %s", assemble(args.out, args.ensemble_dir, args.models_dir))
+    log.info("bundle written to %s", assemble(args.out, args.meta_dir, args.fusion_dir, args.models_dir))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The fusion rule, as data: weighted map average, pixel threshold, minimum region area, decision rule.
 
-``FusionConfig`` is written by tuning (``artifacts/ensemble/fusion.json``) and read by prediction, so
+``FusionConfig`` is written by tuning (``artifacts/ensemble/fusion/fusion.json``) and read by prediction, so
 the numbers the report shows are the numbers prediction uses.
 """
 

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", help="data root (default: data.root in params.yaml)")
     parser.add_argument("--folds", default="artifacts/folds.csv")
     parser.add_argument("--oof-dir", default="artifacts/oof")
-    parser.add_argument("--out", default="artifacts/ensemble")
+    parser.add_argument("--out", default="artifacts/ensemble/meta")
     args = parser.parse_args(argv)
     setup_logging()
     settings = ensemble_params()

@@ -185,23 +185,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", help="data root (default: data.root in params.yaml)")
     parser.add_argument("--folds", default="artifacts/folds.csv")
     parser.add_argument("--oof-dir", default="artifacts/oof")
-    parser.add_argument("--ensemble-dir", default="artifacts/ensemble")
+    parser.add_argument("--meta-dir", default="artifacts/ensemble/meta")
+    parser.add_argument("--fusion-dir", default="artifacts/ensemble/fusion")
     parser.add_argument("--submission", default="artifacts/submission.csv", help="test-split submission to score")
     parser.add_argument("--out", default="artifacts/report")
     args = parser.parse_args(argv)
     setup_logging()
     settings, components = ensemble_params(), components_from_params()
     root = data_root(args.root)
-    out, ens = Path(args.out), Path(args.ensemble_dir)
+    out, meta_dir, fusion_dir = Path(args.out), Path(args.meta_dir), Path(args.fusion_dir)
     out.mkdir(parents=True, exist_ok=True)
     samples = load_samples(
         root, args.folds, args.oof_dir, components, settings["work_size"], settings["operations_from"]
     )
     solution = solution_frame(samples)
-    meta_oof = pd.read_csv(ens / "meta_oof.csv", dtype={"uid": str}).set_index("uid")
+    meta_oof = pd.read_csv(meta_dir / "meta_oof.csv", dtype={"uid": str}).set_index("uid")
     p = meta_oof.loc[[s.uid for s in samples], "p_forged"].to_numpy(float)
-    final = FusionConfig.load(ens / "fusion.json")
-    nested = pd.read_csv(ens / "nested_cv.csv")
+    final = FusionConfig.load(fusion_dir / "fusion.json")
+    nested = pd.read_csv(fusion_dir / "nested_cv.csv")
     grids = settings["fusion"]
 
     systems: list[tuple[str, pd.DataFrame]] = []
@@ -269,9 +270,9 @@ def main(argv: list[str] | None = None) -> None:
                 if column in manifest.columns:
                     test_report.by_group(manifest, column).to_csv(out / f"test_by_{column}.csv", index=False)
 
-    curves = json.loads((ens / "curves.json").read_text())
+    curves = json.loads((fusion_dir / "curves.json").read_text())
     plot_curves(curves, out / "curves.png")
-    plot_importance(ens, out / "importance.png")
+    plot_importance(meta_dir, out / "importance.png")
     plot_reliability(meta_oof.reset_index(), out / "reliability.png")
     gallery(samples, nested_report, nested_frame, out / "gallery.png")
     pd.DataFrame({"threshold": curves["pixel_thresholds"], "oF1": curves["pixel_oF1"]}).to_csv(
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     pd.DataFrame({"p_threshold": curves["p_thresholds"], "oF1": curves["p_oF1"]}).to_csv(
         out / "p_threshold.csv", index=False
     )
-    meta_metrics = json.loads((ens / "meta_metrics.json").read_text())
+    meta_metrics = json.loads((meta_dir / "meta_metrics.json").read_text())
     metrics = {row["system"]: {k: v for k, v in row.items() if k != "system"} for row in table.to_dict("records")}
     metrics["nested_cv_fold_std"] = float(nested["oF1"].std(ddof=0))
     metrics["meta_auc"] = meta_metrics["oof"]["auc"]

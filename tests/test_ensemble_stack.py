@@ -117,7 +117,9 @@ def test_report_scores_every_system_exactly(stacked, tmp_path, capsys):
                 str(tmp / "artifacts" / "folds.csv"),
                 "--oof-dir",
                 str(tmp / "artifacts" / "oof"),
-                "--ensemble-dir",
+                "--meta-dir",
+                str(stacked),
+                "--fusion-dir",
                 str(stacked),
                 "--out",
                 str(tmp_path),
@@ -132,3 +134,28 @@ def test_report_scores_every_system_exactly(stacked, tmp_path, capsys):
         assert (tmp_path / picture).stat().st_size > 1000, picture
     assert "stacked ensemble (nested CV)" in (tmp_path / "report.md").read_text()
     assert "report:" in capsys.readouterr().out
+
+
+def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
+    from ensemble.bundle import Bundle, assemble
+
+    models = tmp_path / "models"
+    for name in ("good", "noisy"):
+        for fold in range(2):
+            path = models / name / f"fold{fold}" / f"{name}-enc-fold{fold}.pt"
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"weights")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
+        folder = assemble(tmp_path / "bundle", stacked, stacked, models)
+    bundle = Bundle.open(folder)
+    assert bundle.components == ["good", "noisy"]
+    assert [p.name for p in bundle.segmenters["good"]] == ["good-enc-fold0.pt", "good-enc-fold1.pt"]
+    assert FusionConfig.load(bundle.fusion_path) == FusionConfig.load(stacked / "fusion.json")
+    assert meta.MetaModel.load(folder).features == meta.MetaModel.load(stacked).features
+    (folder / "checkpoints" / "good" / "good-enc-fold1.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="good-enc-fold1.pt"):
+        Bundle.open(folder)
+    with pytest.raises(FileNotFoundError, match="no checkpoints"), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
+        assemble(tmp_path / "bundle2", stacked, stacked, tmp_path / "nothing")
