@@ -154,7 +154,7 @@ def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
     assert FusionConfig.load(bundle.fusion_path) == FusionConfig.load(stacked / "fusion.json")
     assert meta.MetaModel.load(folder).features == meta.MetaModel.load(stacked).features
     (folder / "checkpoints" / "good" / "good-enc-fold1.pt").unlink()
-    with pytest.raises(FileNotFoundError, match="good-enc-fold1.pt"):
+    with pytest.raises(FileNotFoundError, match=r"good-enc-fold1\.pt"):
         Bundle.open(folder)
     with pytest.raises(FileNotFoundError, match="no checkpoints"), pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
