@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fusion-dir", default="artifacts/ensemble/fusion")
     parser.add_argument("--submission", default="artifacts/submission.csv", help="test-split submission to score")
     parser.add_argument("--out", default="artifacts/report")
+    parser.add_argument("--metrics", default="artifacts/metrics.json", help="DVC metrics file")
+    parser.add_argument("--plots", default="artifacts/plots", help="folder for DVC plot data (CSV)")
     args = parser.parse_args(argv)
     setup_logging()
     settings, components = ensemble_params(), components_from_params()
@@ -275,11 +277,13 @@ def main(argv: list[str] | None = None) -> None:
     plot_importance(meta_dir, out / "importance.png")
     plot_reliability(meta_oof.reset_index(), out / "reliability.png")
     gallery(samples, nested_report, nested_frame, out / "gallery.png")
+    plots = Path(args.plots)
+    plots.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"threshold": curves["pixel_thresholds"], "oF1": curves["pixel_oF1"]}).to_csv(
-        out / "pixel_threshold.csv", index=False
+        plots / "pixel_threshold.csv", index=False
     )
     pd.DataFrame({"p_threshold": curves["p_thresholds"], "oF1": curves["p_oF1"]}).to_csv(
-        out / "p_threshold.csv", index=False
+        plots / "p_threshold.csv", index=False
     )
     meta_metrics = json.loads((meta_dir / "meta_metrics.json").read_text())
     metrics = {row["system"]: {k: v for k, v in row.items() if k != "system"} for row in table.to_dict("records")}
@@ -287,16 +291,19 @@ def main(argv: list[str] | None = None) -> None:
     metrics["meta_auc"] = meta_metrics["oof"]["auc"]
     if test:
         metrics["test_split"] = {k: v for k, v in test.items() if k != "system"}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.metrics).write_text(json.dumps(metrics, indent=2))
     table.to_csv(out / "scores.csv", index=False)
     (out / "report.md").write_text(markdown(table, nested, slice_tables, test, meta_metrics))
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    summary = table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
     if test:
-        print(
-            f"\nheld-out test split: oF1 {test['oF1']:.4f} (authentic accuracy {test['authentic_accuracy']:.4f}, "
+        summary += (
+            f"\n\nheld-out test split: oF1 {test['oF1']:.4f} (authentic accuracy {test['authentic_accuracy']:.4f}, "
             f"forged oF1 {test['forged_oF1']:.4f})"
         )
-    print(f"\nreport: {out / 'report.md'}")
+    summary += f"\n\nreport: {out / 'report.md'}"
+    (out / "summary.txt").write_text(summary + "\n")
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,10 @@ def test_report_scores_every_system_exactly(stacked, tmp_path, capsys):
                 str(stacked),
                 "--out",
                 str(tmp_path),
+                "--metrics",
+                str(tmp_path / "metrics.json"),
+                "--plots",
+                str(tmp_path / "plots"),
             ]
         )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
