@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -23,13 +22,13 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ensemble.features import all_features
+from ensemble.meta_model import EPS, MetaModel, logit
 from ensemble.oof import Sample, load_samples
 from ensemble.settings import components_from_params, ensemble_params
 from shared.config import data_root
 from shared.logs import setup_logging
 
 log = logging.getLogger(__name__)
-EPS = 1e-6
 
 
 def feature_table(samples: Sequence[Sample]) -> pd.DataFrame:
@@ -37,42 +36,6 @@ def feature_table(samples: Sequence[Sample]) -> pd.DataFrame:
     rows = {s.uid: all_features(s.image, s.native_shape, s.maps, s.passthrough) for s in samples}
     table = pd.DataFrame.from_dict(rows, orient="index")
     return table[sorted(table.columns)].astype(float)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
-
-
-@dataclass
-class MetaModel:
-    """A fitted booster plus Platt calibration ``sigmoid(a * logit(p) + b)``."""
-
-    booster: lgb.Booster
-    features: list[str]
-    a: float = 1.0
-    b: float = 0.0
-
-    def predict(self, table: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(forged) for rows of a feature table (missing features are NaN)."""
-        raw = self.booster.predict(table.reindex(columns=self.features).to_numpy(np.float64))
-        return 1.0 / (1.0 + np.exp(-(self.a * _logit(raw) + self.b)))
-
-    def save(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(folder / "meta_model.txt"))
-        (folder / "meta.json").write_text(json.dumps({"features": self.features, "a": self.a, "b": self.b}, indent=2))
-
-    @classmethod
-    def load(cls, folder: str | Path) -> MetaModel:
-        folder = Path(folder)
-        try:
-            info = json.loads((folder / "meta.json").read_text())
-            booster = lgb.Booster(model_file=str(folder / "meta_model.txt"))
-        except (OSError, json.JSONDecodeError, lgb.basic.LightGBMError) as exc:
-            raise ValueError(f"{folder}: meta model files unreadable ({exc})") from exc
-        return cls(booster, info["features"], info["a"], info["b"])
 
 
 def _fit_booster(x: pd.DataFrame, y: np.ndarray, params: dict, seed: int) -> lgb.Booster:
@@ -89,7 +52,7 @@ def fit_meta(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: dict, s
     raw = np.zeros(len(y))
     for train, valid in inner.split(x, y, groups):
         raw[valid] = _fit_booster(x.iloc[train], y[train], params, seed).predict(x.iloc[valid].to_numpy(np.float64))
-    platt = LogisticRegression(C=1.0).fit(_logit(raw)[:, None], y)
+    platt = LogisticRegression(C=1.0).fit(logit(raw)[:, None], y)
     booster = _fit_booster(x, y, params, seed)
     return MetaModel(booster, list(x.columns), float(platt.coef_[0, 0]), float(platt.intercept_[0]))
 

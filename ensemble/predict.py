@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ensemble.bundle import Bundle
 from ensemble.features import all_features
 from ensemble.fusion import FusionConfig, decide, fused_instances
-from ensemble.meta import MetaModel
+from ensemble.meta_model import MetaModel
 from ensemble.worksize import grow_mask, shrink_image, shrink_map, shrink_mask, work_shape
 from shared.images import load_image
 from shared.rle import AUTHENTIC, format_annotation

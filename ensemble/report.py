@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ensemble.fusion import FusionConfig, decide, fused_instances
-from ensemble.meta import MetaModel
+from ensemble.meta_model import MetaModel
 from ensemble.oof import Component, Sample, load_samples
 from ensemble.settings import components_from_params, ensemble_params
 from ensemble.worksize import grow_mask, shrink_mask
