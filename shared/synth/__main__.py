@@ -1,0 +1,5 @@
+import sys
+
+from shared.synth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,21 @@
+"""Panel families: each renders one panel of a requested size (registry in ``RENDERERS``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from shared.synth.families.blot import render_gel
+from shared.synth.families.microscopy import render_brightfield, render_em, render_fluorescence, render_histology
+from shared.synth.figure import Panel
+
+# Image families rendered without figure context (blots and charts need lanes/text style: see layout).
+RENDERERS: dict[str, Callable[[np.random.Generator, int, int], Panel]] = {
+    "fluorescence": render_fluorescence,
+    "histology": render_histology,
+    "brightfield": render_brightfield,
+    "em": render_em,
+    "gel": render_gel,
+}
+MICROSCOPY = ("fluorescence", "histology", "brightfield", "em")

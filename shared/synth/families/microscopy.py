@@ -1,0 +1,248 @@
+"""Microscopy panels: fluorescence, histology (H&E, IHC), bright-field, electron microscopy.
+
+Stained tissue uses Beer–Lambert colour mixing with standard stain optical-density vectors (Ruifrok &
+Johnston), so hues and saturation behave like real slides. Dense nuclei come from thresholded
+band-limited noise (fast); a few dozen explicit cells are drawn as ellipses and returned as objects a
+forger can duplicate. Photographs shipped with scikit-image (cells, IHC, retina) serve as extra sources.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.synth.figure import Negative, Obj, Panel
+from shared.synth.textures import fibres, grain, smooth_noise, source_crop, to_uint8
+
+# Optical density per unit stain for R, G, B (normalised).
+HEMATOXYLIN = np.array([0.65, 0.70, 0.29], np.float32)
+EOSIN = np.array([0.07, 0.99, 0.11], np.float32)
+DAB = np.array([0.27, 0.57, 0.78], np.float32)
+
+FLUO_COLOURS = {
+    "blue": (0.25, 0.45, 1.0),
+    "green": (0.1, 1.0, 0.15),
+    "red": (1.0, 0.12, 0.1),
+    "magenta": (1.0, 0.1, 0.9),
+    "cyan": (0.1, 0.9, 1.0),
+    "yellow": (1.0, 0.9, 0.1),
+    "white": (1.0, 1.0, 1.0),
+}
+
+
+def _cells(rng: np.random.Generator, h: int, w: int, radius: float, count: int, clustered: bool) -> np.ndarray:
+    """``(count, 5)`` rows of ``cy, cx, ry, rx, angle``."""
+    if clustered and count > 6:
+        n_clusters = max(1, count // int(rng.integers(5, 20)))
+        centres = rng.uniform((0, 0), (h, w), (n_clusters, 2))
+        spread = radius * float(rng.uniform(2.0, 6.0))
+        pos = centres[rng.integers(0, n_clusters, count)] + rng.normal(0, spread, (count, 2))
+    else:
+        pos = rng.uniform((0, 0), (h, w), (count, 2))
+    radii = radius * rng.uniform(0.7, 1.3, (count, 1)) * rng.uniform(0.75, 1.0, (count, 2))
+    angles = rng.uniform(0, 180, (count, 1))
+    return np.hstack([pos, radii, angles]).astype(np.float32)
+
+
+def _draw_ellipses(canvas: np.ndarray, cells: np.ndarray, values: np.ndarray, scale: float = 1.0) -> None:
+    for (cy, cx, ry, rx, angle), value in zip(cells, values, strict=True):
+        axes = (max(1, int(rx * scale)), max(1, int(ry * scale)))
+        cv2.ellipse(canvas, (int(cx), int(cy)), axes, float(angle), 0, 360, float(value), -1, cv2.LINE_AA)
+
+
+def _cell_objects(cells: np.ndarray, h: int, w: int, scale: float, kind: str, limit: int) -> list[Obj]:
+    objects = []
+    for cy, cx, ry, rx, angle in cells[:limit]:
+        r = int(np.ceil(max(ry, rx) * scale)) + 2
+        y0, x0, y1, x1 = int(cy) - r, int(cx) - r, int(cy) + r + 1, int(cx) + r + 1
+        if y0 < 0 or x0 < 0 or y1 > h or x1 > w or r < 3:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        axes = (max(1, int(rx * scale)) + 1, max(1, int(ry * scale)) + 1)
+        cv2.ellipse(mask, (int(cx) - x0, int(cy) - y0), axes, float(angle), 0, 360, 1, -1)
+        objects.append(Obj(kind, (y0, x0, y1, x1), mask.astype(bool)))
+    return objects
+
+
+def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: int) -> tuple[list[np.ndarray], list]:
+    """Channel intensity maps in [0, 1] (nuclei first) and the explicit cells (for objects)."""
+    radius = max(2.5, min(h, w) * float(rng.uniform(0.012, 0.05)))
+    density = float(rng.uniform(0.04, 0.35))
+    count = int(np.clip(density * h * w / (np.pi * radius**2), 3, 1500))
+    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
+    nuclei = np.zeros((h, w), np.float32)
+    _draw_ellipses(nuclei, cells, rng.uniform(0.35, 1.0, count))
+    chromatin = 0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2.5))
+    nuclei = cv2.GaussianBlur(nuclei * chromatin, (0, 0), max(0.6, radius * 0.12))
+    channels = [nuclei]
+    for c in range(1, n_channels):
+        kind = rng.choice(["cytoplasm", "filaments", "puncta"] if c == 1 else ["cytoplasm", "puncta"])
+        chan = np.zeros((h, w), np.float32)
+        positive = rng.random(count) < float(rng.uniform(0.1, 1.0))
+        if kind == "cytoplasm":
+            _draw_ellipses(chan, cells[positive], rng.uniform(0.2, 0.9, int(positive.sum())), scale=2.2)
+            chan *= 0.5 + 0.5 * smooth_noise(rng, h, w, cell=max(2.0, radius / 1.5), octaves=2)
+            chan = cv2.GaussianBlur(chan, (0, 0), max(0.8, radius * 0.3))
+        elif kind == "filaments":
+            tex = fibres(rng, h, w, scale=max(2.0, radius / 2), angle=float(rng.uniform(0, 180)))
+            cover = np.zeros((h, w), np.float32)
+            _draw_ellipses(cover, cells, np.ones(count), scale=2.8)
+            chan = np.clip((tex - 0.45) * 3.0, 0, 1) * cv2.GaussianBlur(cover, (0, 0), radius)
+        else:
+            n_dots = int(np.clip(count * rng.uniform(1, 8), 5, 4000))
+            pos = cells[rng.integers(0, count, n_dots), :2] + rng.normal(0, radius * 1.5, (n_dots, 2))
+            ok = (pos[:, 0] >= 0) & (pos[:, 0] < h) & (pos[:, 1] >= 0) & (pos[:, 1] < w)
+            pos = pos[ok].astype(np.int64)
+            chan[pos[:, 0], pos[:, 1]] = rng.uniform(0.5, 1.0, len(pos))
+            chan = cv2.GaussianBlur(chan, (0, 0), max(0.7, radius * 0.12)) * 6.0
+        channels.append(np.clip(chan, 0, 1))
+    return channels, cells
+
+
+def colourise(channels: list[np.ndarray], colours: list[str], background: float, gain: float) -> np.ndarray:
+    """Additive colour mix of channel maps → float RGB in [0, 1]."""
+    h, w = channels[0].shape
+    rgb = np.full((h, w, 3), background, np.float32)
+    for chan, name in zip(channels, colours, strict=True):
+        rgb += chan[:, :, None] * np.asarray(FLUO_COLOURS[name], np.float32) * gain
+    return np.clip(rgb, 0, 1)
+
+
+def fluorescence_style(rng: np.random.Generator, n_channels: int) -> dict:
+    palette = [["blue"], ["blue", "green"], ["blue", "red"], ["blue", "green", "red"], ["blue", "magenta", "green"]]
+    options = [p for p in palette if len(p) == n_channels] or [["blue", "green", "red"][:n_channels]]
+    colours = options[int(rng.integers(0, len(options)))]
+    if n_channels == 1 and rng.random() < 0.4:
+        colours = [str(rng.choice(["green", "red", "white"]))]
+    return {"colours": colours, "background": float(rng.uniform(0.0, 0.06)), "gain": float(rng.uniform(0.7, 1.2))}
+
+
+def render_fluorescence(rng: np.random.Generator, h: int, w: int) -> Panel:
+    n_channels = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
+    channels, cells = fluorescence_channels(rng, h, w, n_channels)
+    style = fluorescence_style(rng, n_channels)
+    rgb = colourise(channels, style["colours"], style["background"], style["gain"])
+    rgb = rgb + grain(rng, h, w, float(rng.uniform(0.005, 0.03)), channels=3)
+    radius_scale = 1.0
+    return Panel(to_uint8(rgb * 255), "fluorescence", _cell_objects(cells, h, w, radius_scale, "cell", 40))
+
+
+def render_histology(rng: np.random.Generator, h: int, w: int) -> Panel:
+    """H&E (or IHC with DAB) tissue: stroma, fibres, lumens, nuclei; 30 % crops of scikit-image's IHC sample."""
+    ihc = rng.random() < 0.35
+    zoom = float(rng.uniform(0.6, 2.5))  # magnification: bigger nuclei, fewer of them
+    radius = max(1.8, 3.2 * zoom * min(h, w) / 400)
+    tissue = smooth_noise(rng, h, w, cell=max(8.0, min(h, w) * float(rng.uniform(0.1, 0.4))), octaves=3)
+    lumen_cut = float(rng.uniform(0.0, 0.45))
+    holes = smooth_noise(rng, h, w, cell=max(6.0, radius * float(rng.uniform(4, 14))), octaves=2)
+    solid = np.clip((holes - lumen_cut) * 8.0, 0, 1) if lumen_cut > 0.05 else np.ones((h, w), np.float32)
+    streak = fibres(rng, h, w, scale=max(2.0, radius * 1.5), angle=float(rng.uniform(0, 180)))
+    eosin = solid * (0.35 + 0.45 * tissue) * (0.65 + 0.35 * streak) * float(rng.uniform(0.5, 1.1))
+    # dense nuclei: blobs of band-limited noise; density varies across the section
+    blob = smooth_noise(rng, h, w, cell=max(1.5, radius * 1.8))
+    density = float(rng.uniform(0.06, 0.3))
+    cut = 1.0 - density * (0.5 + tissue)
+    nuclei = np.clip((blob - cut) * 12.0, 0, 1) * solid
+    cells = _cells(rng, h, w, radius * 1.1, int(np.clip(h * w / (radius**2 * 120), 5, 60)), clustered=False)
+    explicit = np.zeros((h, w), np.float32)
+    _draw_ellipses(explicit, cells, rng.uniform(0.8, 1.0, len(cells)))
+    nuclei = np.maximum(nuclei, explicit)
+    nuclei = cv2.GaussianBlur(nuclei, (0, 0), 0.6) * (0.7 + 0.3 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2)))
+    hema = nuclei * float(rng.uniform(0.8, 1.5)) + 0.06 * solid
+    od = hema[:, :, None] * HEMATOXYLIN
+    if ihc:
+        positive = np.clip((smooth_noise(rng, h, w, cell=max(6.0, radius * 6)) - rng.uniform(0.4, 0.75)) * 6, 0, 1)
+        dab = positive * (0.4 * eosin + 0.8 * cv2.GaussianBlur(nuclei, (0, 0), radius)) * float(rng.uniform(0.6, 1.6))
+        od = od + dab[:, :, None] * DAB + 0.25 * eosin[:, :, None] * EOSIN * 0.3
+    else:
+        od = od + eosin[:, :, None] * EOSIN
+    light = float(rng.uniform(0.88, 1.0)) - 0.08 * _vignette(h, w) * float(rng.uniform(0, 1))
+    tint = np.asarray([1.0, float(rng.uniform(0.93, 1.0)), float(rng.uniform(0.88, 1.0))], np.float32)
+    rgb = light[:, :, None] * tint * np.exp(-od * float(rng.uniform(1.0, 1.8)))
+    rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.3, 0.9)))
+    rgb += grain(rng, h, w, float(rng.uniform(0.004, 0.015)), channels=3)
+    return Panel(to_uint8(rgb * 255), "histology", _cell_objects(cells, h, w, 1.0, "cell", 40))
+
+
+def render_brightfield(rng: np.random.Generator, h: int, w: int, allow_sources: set[str] | None = None) -> Panel:
+    """Bright-field: phase-contrast cultured cells, or a scikit-image photograph (cell, IHC, retina)."""
+    allowed = [s for s in ("cell", "ihc", "retina") if allow_sources is None or s in allow_sources]
+    if allowed and rng.random() < 0.45:
+        name = allowed[int(rng.integers(0, len(allowed)))]
+        if allow_sources is not None:
+            allow_sources.discard(name)
+        image = source_crop(rng, name, h, w).astype(np.float32)
+        gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-15, 15)
+        image = image * gain + bias + grain(rng, h, w, float(rng.uniform(0.5, 3.0)), channels=3)
+        return Panel(to_uint8(image), "brightfield")
+    radius = max(3.0, min(h, w) * float(rng.uniform(0.015, 0.05)))
+    count = int(np.clip(float(rng.uniform(0.03, 0.25)) * h * w / (np.pi * radius**2 * 4), 3, 600))
+    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
+    cells[:, 2] *= rng.uniform(1.0, 3.0, count)  # elongated
+    body = np.zeros((h, w), np.float32)
+    _draw_ellipses(body, cells, np.ones(count))
+    halo = cv2.GaussianBlur(cv2.dilate(body, np.ones((5, 5), np.uint8)) - body, (0, 0), max(1.0, radius * 0.15))
+    inner = body * (0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(2.0, radius / 2)))
+    base = float(rng.uniform(0.45, 0.75))
+    level = base + 0.06 * (smooth_noise(rng, h, w, cell=max(10.0, min(h, w) / 3)) - 0.5)
+    level = level - 0.25 * cv2.GaussianBlur(inner, (0, 0), 1.0) + 0.35 * halo
+    level += grain(rng, h, w, float(rng.uniform(0.005, 0.02)))
+    rgb = np.repeat(level[:, :, None], 3, axis=2)
+    if rng.random() < 0.4:
+        rgb *= np.asarray([1.0, float(rng.uniform(0.95, 1.0)), float(rng.uniform(0.8, 0.95))], np.float32)
+    return Panel(to_uint8(rgb * 255), "brightfield", _cell_objects(cells, h, w, 1.0, "cell", 40))
+
+
+def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
+    """Transmission-EM-like gray texture: membranes, vesicles, mitochondria with cristae, heavy grain."""
+    scale = min(h, w)
+    base = float(rng.uniform(0.45, 0.75)) + 0.18 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
+    field = smooth_noise(rng, h, w, cell=max(6.0, scale * float(rng.uniform(0.08, 0.25))), octaves=2)
+    membranes = np.zeros((h, w), np.float32)
+    for level in rng.uniform(0.3, 0.7, int(rng.integers(1, 4))):
+        membranes += np.exp(-(((field - level) / 0.012) ** 2))
+    organelles = np.zeros((h, w), np.float32)
+    radius = max(3.0, scale * float(rng.uniform(0.02, 0.06)))
+    count = int(np.clip(h * w / (radius**2 * float(rng.uniform(30, 120))), 3, 300))
+    cells = _cells(rng, h, w, radius, count, clustered=False)
+    cells[:, 2] *= rng.uniform(1.0, 2.2, count)
+    rims = np.zeros((h, w), np.float32)
+    for cy, cx, ry, rx, angle in cells:
+        centre, axes = (int(cx), int(cy)), (max(1, int(rx)), max(1, int(ry)))
+        cv2.ellipse(organelles, centre, axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(rims, centre, axes, float(angle), 0, 360, 1.0, max(1, int(radius * 0.15)), cv2.LINE_AA)
+    cristae = 0.5 + 0.5 * np.sin(fibres(rng, h, w, scale=2.0, angle=float(rng.uniform(0, 180))) * 40)
+    level = base - 0.35 * membranes - 0.15 * organelles * cristae - 0.3 * rims
+    negatives = []
+    if rng.random() < 0.25:
+        level, negative = _periodic_patch(rng, level)
+        if negative is not None:
+            negatives.append(negative)
+    level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.2)))
+    level += grain(rng, h, w, float(rng.uniform(0.02, 0.06)))
+    gray = to_uint8(np.clip(level, 0, 1) * 255)
+    objects = _cell_objects(cells, h, w, 1.0, "organelle", 30)
+    return Panel(np.repeat(gray[:, :, None], 3, axis=2), "em", objects, negatives)
+
+
+def _periodic_patch(rng: np.random.Generator, level: np.ndarray) -> tuple[np.ndarray, Negative | None]:
+    """A striated region (sarcomere-like bands) with an integer period: genuinely repeated, not forged."""
+    h, w = level.shape
+    period = int(rng.integers(8, max(9, min(h, w) // 6)))
+    ph, pw = int(h * rng.uniform(0.3, 0.6)), int(w * rng.uniform(0.3, 0.6))
+    if pw < 3 * period or ph < 8:
+        return level, None
+    y0, x0 = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
+    phase = (np.arange(pw) % period) / period
+    stripes = 0.5 + 0.5 * np.cos(2 * np.pi * phase) ** 3
+    level = level.copy()
+    level[y0 : y0 + ph, x0 : x0 + pw] = 0.35 + 0.35 * stripes[None, :]
+    box_a = (y0, x0, y0 + ph, x0 + period)
+    box_b = (y0, x0 + period, y0 + ph, x0 + 2 * period)
+    return level, Negative("regular_pattern", (box_a, box_b))
+
+
+def _vignette(h: int, w: int) -> np.ndarray:
+    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    return np.clip((yy**2 + xx**2) / 2, 0, 1)
