@@ -178,8 +178,9 @@ def _run(config: SynthConfig, root: Path, tasks: list[Task], workers: int) -> It
         for task in tasks:
             yield write_case(config, root, task)
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    # never fork: a parent that already runs OpenMP/BLAS/OpenCV threads (e.g. after LightGBM or torch)
+    # can leave a forked child waiting forever on a lock copied in its held state
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         yield from pool.imap(_Worker(config, root), tasks, chunksize=1)
 
 
