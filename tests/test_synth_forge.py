@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -98,7 +99,7 @@ def test_region_sizes_span_tiny_to_large_and_respect_the_floor():
 def test_hard_negatives_are_present_and_genuinely_repeated_in_authentic_figures():
     with_boxes = 0
     for case in CASES:
-        image = case.authentic_clean.astype(np.int16)
+        image = case.authentic_clean.astype(np.float32)
         for negative in case.negatives:
             if negative.boxes is None:
                 continue
@@ -106,8 +107,11 @@ def test_hard_negatives_are_present_and_genuinely_repeated_in_authentic_figures(
             assert (a2 - a0, a3 - a1) == (b2 - b0, b3 - b1), negative
             overlap = a0 < b2 and b0 < a2 and a1 < b3 and b1 < a3
             assert not overlap, negative
-            diff = np.abs(image[a0:a2, a1:a3] - image[b0:b2, b1:b3]).mean()
-            assert diff <= 16, f"{negative.kind}: crops differ by {diff:.1f} gray levels"
+            # near-identical up to grain: compare lightly smoothed crops
+            crop_a = cv2.GaussianBlur(image[a0:a2, a1:a3], (0, 0), 1.5)
+            crop_b = cv2.GaussianBlur(image[b0:b2, b1:b3], (0, 0), 1.5)
+            diff = np.abs(crop_a - crop_b).mean()
+            assert diff <= 12, f"{negative.kind}: crops differ by {diff:.1f} gray levels"
             with_boxes += 1
     compound = [c for c in CASES if c.compound]
     assert sum(bool(c.negatives) for c in compound) >= 0.8 * len(compound)

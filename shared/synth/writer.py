@@ -178,7 +178,8 @@ def _run(config: SynthConfig, root: Path, tasks: list[Task], workers: int) -> It
         for task in tasks:
             yield write_case(config, root, task)
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # forkserver/spawn: forking a parent whose OpenCV thread pool has run can deadlock the children
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(workers) as pool:
         yield from pool.imap(_Worker(config, root), tasks, chunksize=1)
 
