@@ -26,13 +26,9 @@ from shared.synth.annotate import (
 from shared.synth.config import SynthConfig, pick
 from shared.synth.families import MICROSCOPY, RENDERERS
 from shared.synth.families.blot import lane_layout, random_style, render_gel, render_strip
+from shared.synth.families.brightfield import render_brightfield
 from shared.synth.families.chart import render_chart
-from shared.synth.families.microscopy import (
-    colourise,
-    fluorescence_channels,
-    fluorescence_style,
-    render_brightfield,
-)
+from shared.synth.families.microscopy import colourise, fluorescence_channels, fluorescence_style
 from shared.synth.figure import Box, Negative, Panel
 from shared.synth.textures import grain, to_uint8
 
@@ -107,6 +103,9 @@ def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> i
         placed = gel_block(ctx, inner)
     else:
         placed = image_block(ctx, inner, plan.spec["family"])
+    if not placed and plan.kind != "image":  # a block that does not fit its space becomes one image panel
+        family = pick(rng, {k: v for k, v in config.families.items() if k in MICROSCOPY})
+        placed = image_block(ctx, inner, family)
     if placed:  # letters only for blocks that exist, so A, B, C stay consecutive
         text.draw(ctx.figure.image, ctx.next_letter(), y0, x0, ctx.letter_face, ctx.letter_size)
     return placed
@@ -152,12 +151,14 @@ def gel_block(ctx: Context, rect: Rect) -> int:
         text.draw(canvas, name, y0, placed.box[1] + round(cx) - tw // 2, face, size)
     ladder = panel.meta["ladder_y"]
     sizes = [2000, 1500, 1000, 750, 500, 250, 100, 50, 25, 10, 5, 2][: len(ladder)]
+    last_bottom = -1
     for k in sorted(rng.choice(len(ladder), size=min(len(ladder), int(rng.integers(2, 5))), replace=False)):
         label = f"{sizes[k]} bp"
         th, tw = text.text_size(label, face, size)
         yy = placed.box[0] + int(ladder[k]) - th // 2
-        if yy > placed.box[0] and yy + th < placed.box[2]:
+        if yy > max(placed.box[0], last_bottom + 2) and yy + th < placed.box[2]:
             text.draw(canvas, label, yy, placed.box[1] - tw - size // 3, face, size)
+            last_bottom = yy + th
     return 1
 
 

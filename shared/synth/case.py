@@ -78,6 +78,7 @@ def make_case(config: SynthConfig, split: str, index: int) -> Case:
     for _ in range(10):  # a figure with no room for a copy is redrawn (same RNG stream: still deterministic)
         figure = compose(rng, config, compound)
         figure.image, base_q = _maybe_jpeg(rng, figure.image, jpeg["base_prob"], jpeg["quality"], figure.gray)
+        figure.keep_true_negatives()
         if not forged_wanted:
             break
         try:

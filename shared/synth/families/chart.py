@@ -100,7 +100,11 @@ def render_chart(rng: np.random.Generator, h: int, w: int, style: TextStyle, gra
                 continue
             name = str(rng.choice(text.CONDITIONS)) if rng.random() < 0.7 else f"{g + 1}"
             tw = text.text_size(name, style.face, size)[1]
-            labels.append((name, y1 + tick + 2, int(x0 + slot * (g + 0.5) - tw / 2), 0))
+            if tw > 0.95 * slot:  # never let group names run into each other
+                name = f"{g + 1}"
+                tw = text.text_size(name, style.face, size)[1]
+            if tw <= 0.95 * slot:
+                labels.append((name, y1 + tick + 2, int(x0 + slot * (g + 0.5) - tw / 2), 0))
         for r in range(sign_rows):
             title = str(rng.choice(["LPS", "DEX", "siRNA", "Rapa", "TNF-α", "Dox"]))
             _th, tw = text.text_size(title, style.face, size)

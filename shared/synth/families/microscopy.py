@@ -1,9 +1,7 @@
-"""Microscopy panels: fluorescence, histology (H&E, IHC), bright-field, electron microscopy.
+"""Fluorescence and electron-microscopy panels, and the cell helpers other families share.
 
-Stained tissue uses Beer–Lambert colour mixing with standard stain optical-density vectors (Ruifrok &
-Johnston), so hues and saturation behave like real slides. Dense nuclei come from thresholded
-band-limited noise (fast); a few dozen explicit cells are drawn as ellipses and returned as objects a
-forger can duplicate. Photographs shipped with scikit-image (cells, IHC, retina) serve as extra sources.
+Cells are ellipses (position, radii, angle); a few dozen per panel are returned as objects a forger
+can duplicate. Fluorescence mixes 1–3 channel maps additively in their display colours.
 """
 
 from __future__ import annotations
@@ -12,12 +10,7 @@ import cv2
 import numpy as np
 
 from shared.synth.figure import Negative, Obj, Panel
-from shared.synth.textures import fibres, grain, smooth_noise, source_crop, to_uint8
-
-# Optical density per unit stain for R, G, B (normalised).
-HEMATOXYLIN = np.array([0.65, 0.70, 0.29], np.float32)
-EOSIN = np.array([0.07, 0.99, 0.11], np.float32)
-DAB = np.array([0.27, 0.57, 0.78], np.float32)
+from shared.synth.textures import fibres, grain, smooth_noise, to_uint8
 
 FLUO_COLOURS = {
     "blue": (0.25, 0.45, 1.0),
@@ -30,7 +23,7 @@ FLUO_COLOURS = {
 }
 
 
-def _cells(rng: np.random.Generator, h: int, w: int, radius: float, count: int, clustered: bool) -> np.ndarray:
+def random_cells(rng: np.random.Generator, h: int, w: int, radius: float, count: int, clustered: bool) -> np.ndarray:
     """``(count, 5)`` rows of ``cy, cx, ry, rx, angle``."""
     if clustered and count > 6:
         n_clusters = max(1, count // int(rng.integers(5, 20)))
@@ -50,7 +43,8 @@ def _draw_ellipses(canvas: np.ndarray, cells: np.ndarray, values: np.ndarray, sc
         cv2.ellipse(canvas, (int(cx), int(cy)), axes, float(angle), 0, 360, float(value), -1, cv2.LINE_AA)
 
 
-def _cell_objects(cells: np.ndarray, h: int, w: int, scale: float, kind: str, limit: int) -> list[Obj]:
+def cell_objects(cells: np.ndarray, h: int, w: int, kind: str, limit: int, scale: float = 1.0) -> list[Obj]:
+    """Whole cells (ellipse masks) inside the panel, for copy-move of objects."""
     objects = []
     for cy, cx, ry, rx, angle in cells[:limit]:
         r = int(np.ceil(max(ry, rx) * scale)) + 2
@@ -69,7 +63,7 @@ def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: 
     radius = max(2.5, min(h, w) * float(rng.uniform(0.012, 0.05)))
     density = float(rng.uniform(0.04, 0.35))
     count = int(np.clip(density * h * w / (np.pi * radius**2), 3, 1500))
-    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
+    cells = random_cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
     nuclei = np.zeros((h, w), np.float32)
     _draw_ellipses(nuclei, cells, rng.uniform(0.35, 1.0, count))
     chromatin = 0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2.5))
@@ -123,74 +117,7 @@ def render_fluorescence(rng: np.random.Generator, h: int, w: int) -> Panel:
     style = fluorescence_style(rng, n_channels)
     rgb = colourise(channels, style["colours"], style["background"], style["gain"])
     rgb = rgb + grain(rng, h, w, float(rng.uniform(0.005, 0.03)), channels=3)
-    radius_scale = 1.0
-    return Panel(to_uint8(rgb * 255), "fluorescence", _cell_objects(cells, h, w, radius_scale, "cell", 40))
-
-
-def render_histology(rng: np.random.Generator, h: int, w: int) -> Panel:
-    """H&E (or IHC with DAB) tissue: stroma, fibres, lumens, nuclei; 30 % crops of scikit-image's IHC sample."""
-    ihc = rng.random() < 0.35
-    zoom = float(rng.uniform(0.6, 2.5))  # magnification: bigger nuclei, fewer of them
-    radius = max(1.8, 3.2 * zoom * min(h, w) / 400)
-    tissue = smooth_noise(rng, h, w, cell=max(8.0, min(h, w) * float(rng.uniform(0.1, 0.4))), octaves=3)
-    lumen_cut = float(rng.uniform(0.0, 0.45))
-    holes = smooth_noise(rng, h, w, cell=max(6.0, radius * float(rng.uniform(4, 14))), octaves=2)
-    solid = np.clip((holes - lumen_cut) * 8.0, 0, 1) if lumen_cut > 0.05 else np.ones((h, w), np.float32)
-    streak = fibres(rng, h, w, scale=max(2.0, radius * 1.5), angle=float(rng.uniform(0, 180)))
-    eosin = solid * (0.35 + 0.45 * tissue) * (0.65 + 0.35 * streak) * float(rng.uniform(0.5, 1.1))
-    # dense nuclei: blobs of band-limited noise; density varies across the section
-    blob = smooth_noise(rng, h, w, cell=max(1.5, radius * 1.8))
-    density = float(rng.uniform(0.06, 0.3))
-    cut = 1.0 - density * (0.5 + tissue)
-    nuclei = np.clip((blob - cut) * 12.0, 0, 1) * solid
-    cells = _cells(rng, h, w, radius * 1.1, int(np.clip(h * w / (radius**2 * 120), 5, 60)), clustered=False)
-    explicit = np.zeros((h, w), np.float32)
-    _draw_ellipses(explicit, cells, rng.uniform(0.8, 1.0, len(cells)))
-    nuclei = np.maximum(nuclei, explicit)
-    nuclei = cv2.GaussianBlur(nuclei, (0, 0), 0.6) * (0.7 + 0.3 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2)))
-    hema = nuclei * float(rng.uniform(0.8, 1.5)) + 0.06 * solid
-    od = hema[:, :, None] * HEMATOXYLIN
-    if ihc:
-        positive = np.clip((smooth_noise(rng, h, w, cell=max(6.0, radius * 6)) - rng.uniform(0.4, 0.75)) * 6, 0, 1)
-        dab = positive * (0.4 * eosin + 0.8 * cv2.GaussianBlur(nuclei, (0, 0), radius)) * float(rng.uniform(0.6, 1.6))
-        od = od + dab[:, :, None] * DAB + 0.25 * eosin[:, :, None] * EOSIN * 0.3
-    else:
-        od = od + eosin[:, :, None] * EOSIN
-    light = float(rng.uniform(0.88, 1.0)) - 0.08 * _vignette(h, w) * float(rng.uniform(0, 1))
-    tint = np.asarray([1.0, float(rng.uniform(0.93, 1.0)), float(rng.uniform(0.88, 1.0))], np.float32)
-    rgb = light[:, :, None] * tint * np.exp(-od * float(rng.uniform(1.0, 1.8)))
-    rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.3, 0.9)))
-    rgb += grain(rng, h, w, float(rng.uniform(0.004, 0.015)), channels=3)
-    return Panel(to_uint8(rgb * 255), "histology", _cell_objects(cells, h, w, 1.0, "cell", 40))
-
-
-def render_brightfield(rng: np.random.Generator, h: int, w: int, allow_sources: set[str] | None = None) -> Panel:
-    """Bright-field: phase-contrast cultured cells, or a scikit-image photograph (cell, IHC, retina)."""
-    allowed = [s for s in ("cell", "ihc", "retina") if allow_sources is None or s in allow_sources]
-    if allowed and rng.random() < 0.45:
-        name = allowed[int(rng.integers(0, len(allowed)))]
-        if allow_sources is not None:
-            allow_sources.discard(name)
-        image = source_crop(rng, name, h, w).astype(np.float32)
-        gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-15, 15)
-        image = image * gain + bias + grain(rng, h, w, float(rng.uniform(0.5, 3.0)), channels=3)
-        return Panel(to_uint8(image), "brightfield")
-    radius = max(3.0, min(h, w) * float(rng.uniform(0.015, 0.05)))
-    count = int(np.clip(float(rng.uniform(0.03, 0.25)) * h * w / (np.pi * radius**2 * 4), 3, 600))
-    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
-    cells[:, 2] *= rng.uniform(1.0, 3.0, count)  # elongated
-    body = np.zeros((h, w), np.float32)
-    _draw_ellipses(body, cells, np.ones(count))
-    halo = cv2.GaussianBlur(cv2.dilate(body, np.ones((5, 5), np.uint8)) - body, (0, 0), max(1.0, radius * 0.15))
-    inner = body * (0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(2.0, radius / 2)))
-    base = float(rng.uniform(0.45, 0.75))
-    level = base + 0.06 * (smooth_noise(rng, h, w, cell=max(10.0, min(h, w) / 3)) - 0.5)
-    level = level - 0.25 * cv2.GaussianBlur(inner, (0, 0), 1.0) + 0.35 * halo
-    level += grain(rng, h, w, float(rng.uniform(0.005, 0.02)))
-    rgb = np.repeat(level[:, :, None], 3, axis=2)
-    if rng.random() < 0.4:
-        rgb *= np.asarray([1.0, float(rng.uniform(0.95, 1.0)), float(rng.uniform(0.8, 0.95))], np.float32)
-    return Panel(to_uint8(rgb * 255), "brightfield", _cell_objects(cells, h, w, 1.0, "cell", 40))
+    return Panel(to_uint8(rgb * 255), "fluorescence", cell_objects(cells, h, w, "cell", 40))
 
 
 def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
@@ -204,7 +131,7 @@ def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
     organelles = np.zeros((h, w), np.float32)
     radius = max(3.0, scale * float(rng.uniform(0.02, 0.06)))
     count = int(np.clip(h * w / (radius**2 * float(rng.uniform(30, 120))), 3, 300))
-    cells = _cells(rng, h, w, radius, count, clustered=False)
+    cells = random_cells(rng, h, w, radius, count, clustered=False)
     cells[:, 2] *= rng.uniform(1.0, 2.2, count)
     rims = np.zeros((h, w), np.float32)
     for cy, cx, ry, rx, angle in cells:
@@ -221,7 +148,7 @@ def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
     level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.2)))
     level += grain(rng, h, w, float(rng.uniform(0.02, 0.06)))
     gray = to_uint8(np.clip(level, 0, 1) * 255)
-    objects = _cell_objects(cells, h, w, 1.0, "organelle", 30)
+    objects = cell_objects(cells, h, w, "organelle", 30)
     return Panel(np.repeat(gray[:, :, None], 3, axis=2), "em", objects, negatives)
 
 
@@ -236,13 +163,14 @@ def _periodic_patch(rng: np.random.Generator, level: np.ndarray) -> tuple[np.nda
     phase = (np.arange(pw) % period) / period
     stripes = 0.5 + 0.5 * np.cos(2 * np.pi * phase) ** 3
     level = level.copy()
-    level[y0 : y0 + ph, x0 : x0 + pw] = 0.35 + 0.35 * stripes[None, :]
-    box_a = (y0, x0, y0 + ph, x0 + period)
-    box_b = (y0, x0 + period, y0 + ph, x0 + 2 * period)
+    soft = np.ones((ph, pw), np.float32)  # fade the striated region into its surroundings
+    ramp = max(2, min(ph, pw) // 8)
+    edge = np.minimum(np.arange(ph)[:, None], np.arange(ph)[::-1, None]).clip(max=ramp) / ramp
+    soft *= edge * (np.minimum(np.arange(pw), np.arange(pw)[::-1]).clip(max=ramp) / ramp)[None, :]
+    region = level[y0 : y0 + ph, x0 : x0 + pw]
+    level[y0 : y0 + ph, x0 : x0 + pw] = region * (1 - soft) + (0.35 + 0.35 * stripes[None, :]) * soft
+    if pw - 2 * ramp < 2 * period or ph - 2 * ramp < 4:
+        return level, None
+    box_a = (y0 + ramp, x0 + ramp, y0 + ph - ramp, x0 + ramp + period)
+    box_b = (y0 + ramp, x0 + ramp + period, y0 + ph - ramp, x0 + ramp + 2 * period)
     return level, Negative("regular_pattern", (box_a, box_b))
-
-
-def _vignette(h: int, w: int) -> np.ndarray:
-    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
-    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
-    return np.clip((yy**2 + xx**2) / 2, 0, 1)
