@@ -176,6 +176,7 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
     sizes_w = text.text_size("120 kDa", face, size)[1] + size // 2 if rng.random() < 0.45 else 0
     group_gap = int(size * rng.uniform(0.6, 1.5)) if n_groups == 2 else 0
     strips_w = (x1 - x0 - name_w - sizes_w - group_gap) // n_groups
+    rows = [_fit_names(row, strips_w / n_lanes, face, size) for row in rows]
     header_h = lane_rows_height(rows, face, size)
     gap = int(rng.uniform(0.15, 0.9) * size) if rng.random() < 0.8 else 0
     strip_h = int(min((y1 - y0 - header_h - gap * (n_strips - 1)) / n_strips, size * 4.5))
@@ -206,6 +207,13 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
             kh, _ = text.text_size(label, face, size)
             text.draw(canvas, label, sy + (strip_h - kh) // 2, x1 - sizes_w + size // 3, face, size)
     return n_strips * n_groups
+
+
+def _fit_names(row: LaneRow, pitch: float, face: str, size: int) -> LaneRow:
+    """Lane names written level must fit their lane; otherwise they are slanted (as journals do)."""
+    if row.kind != "names" or row.angle or max(text.text_size(n, face, size)[1] for n in row.labels) < 0.95 * pitch:
+        return row
+    return LaneRow(row.kind, row.labels, row.title, angle=45 if pitch >= size else 90)
 
 
 def micro_grid(

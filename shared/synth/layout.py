@@ -58,7 +58,7 @@ def compose_single(rng: np.random.Generator, config: SynthConfig) -> Figure | No
     ctx = Context(rng, figure, text_style, letter_face, letter_size, letters, gutter=4, borders=False)
     labelled = rng.random() < 0.35
     if family == "blot":
-        if labelled and h >= 6 * text_style.size:
+        if labelled and h >= 10 * text_style.size:
             plan = plan_block(ctx, config, "blot", budget=6)
             if blot_block(ctx, (0, 0, h, w), **plan.spec) == 0:
                 return None

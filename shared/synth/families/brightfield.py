@@ -33,14 +33,22 @@ def _bodies(rng: np.random.Generator, h: int, w: int, radius: float, confluence:
 
 
 def render_phase_contrast(rng: np.random.Generator, h: int, w: int) -> Panel:
+    """Cultured cells in phase contrast: dark granular bodies, a bright halo, a paler nucleus."""
     radius = max(3.0, min(h, w) * float(rng.uniform(0.012, 0.04)))
-    cells, body = _bodies(rng, h, w, radius, float(rng.uniform(0.1, 0.55)), float(rng.uniform(1.2, 4.0)))
-    halo = cv2.GaussianBlur(np.clip(cv2.dilate(body, np.ones((5, 5), np.uint8)) - body, 0, 1), (0, 0), 1.2)
-    texture = 0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(1.5, radius / 3))
-    base = float(rng.uniform(0.5, 0.78))
+    cells, body = _bodies(rng, h, w, radius, float(rng.uniform(0.15, 0.6)), float(rng.uniform(1.2, 4.0)))
+    ring = max(3, int(radius * 0.5)) | 1
+    halo = np.clip(cv2.dilate(body, np.ones((ring, ring), np.uint8)) - body, 0, 1)
+    halo = cv2.GaussianBlur(halo, (0, 0), max(0.8, radius * 0.12))
+    nucleus = np.zeros((h, w), np.float32)
+    for cy, cx, ry, rx, angle in cells:
+        axes = (max(1, int(min(rx, ry) * 0.45)), max(1, int(min(rx, ry) * 0.4)))
+        cv2.ellipse(nucleus, (int(cx), int(cy)), axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
+    granules = smooth_noise(rng, h, w, cell=max(1.5, radius / 4))
+    base = float(rng.uniform(0.5, 0.75))
     level = base + 0.05 * (smooth_noise(rng, h, w, cell=max(12.0, min(h, w) / 2)) - 0.5)
-    level = level - float(rng.uniform(0.08, 0.25)) * cv2.GaussianBlur(body * texture, (0, 0), 0.8)
-    level = level + float(rng.uniform(0.15, 0.35)) * halo + grain(rng, h, w, float(rng.uniform(0.006, 0.02)))
+    darkness = float(rng.uniform(0.12, 0.3)) * body * (0.5 + 0.8 * granules) - 0.08 * nucleus * body
+    level = level - cv2.GaussianBlur(darkness, (0, 0), 0.7) + float(rng.uniform(0.25, 0.5)) * halo
+    level = level + grain(rng, h, w, float(rng.uniform(0.006, 0.02)))
     rgb = np.repeat(level[:, :, None], 3, axis=2)
     if rng.random() < 0.35:  # warm or green-tinted microscope camera
         rgb = rgb * np.asarray([1.0, float(rng.uniform(0.96, 1.02)), float(rng.uniform(0.82, 0.95))], np.float32)

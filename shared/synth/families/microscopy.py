@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from shared.synth.families.tissue import cell_walls, voronoi
 from shared.synth.figure import Negative, Obj, Panel
 from shared.synth.textures import fibres, grain, smooth_noise, to_uint8
 
@@ -121,34 +122,58 @@ def render_fluorescence(rng: np.random.Generator, h: int, w: int) -> Panel:
 
 
 def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
-    """Transmission-EM-like gray texture: membranes, vesicles, mitochondria with cristae, heavy grain."""
+    """Transmission-EM-like gray section: cell membranes, a nucleus, mitochondria with cristae, vesicles, grain."""
     scale = min(h, w)
-    base = float(rng.uniform(0.45, 0.75)) + 0.18 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
-    field = smooth_noise(rng, h, w, cell=max(6.0, scale * float(rng.uniform(0.08, 0.25))), octaves=2)
-    membranes = np.zeros((h, w), np.float32)
-    for level in rng.uniform(0.3, 0.7, int(rng.integers(1, 4))):
-        membranes += np.exp(-(((field - level) / 0.012) ** 2))
-    organelles = np.zeros((h, w), np.float32)
-    radius = max(3.0, scale * float(rng.uniform(0.02, 0.06)))
-    count = int(np.clip(h * w / (radius**2 * float(rng.uniform(30, 120))), 3, 300))
-    cells = random_cells(rng, h, w, radius, count, clustered=False)
-    cells[:, 2] *= rng.uniform(1.0, 2.2, count)
+    base = float(rng.uniform(0.5, 0.78)) + 0.12 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
+    cytoplasm = 0.06 * (smooth_noise(rng, h, w, cell=max(1.5, scale / 150)) - 0.5)
+    cell = scale * float(rng.uniform(0.15, 0.5))
+    seeds, labels, _ = voronoi(rng, h, w, cell, warp=0.3)
+    membranes = cv2.GaussianBlur(cv2.dilate(cell_walls(labels), np.ones((2, 2), np.uint8)), (0, 0), 0.8)
+    field = smooth_noise(rng, h, w, cell=max(6.0, scale * float(rng.uniform(0.05, 0.15))), octaves=2)
+    reticulum = np.zeros((h, w), np.float32)  # ER-like meandering membranes inside the cells
+    for level in rng.uniform(0.3, 0.7, int(rng.integers(0, 4))):
+        reticulum += np.exp(-(((field - level) / 0.01) ** 2))
+    darker = np.zeros((h, w), np.float32)
+    if rng.random() < 0.6:  # a nucleus: paler round region with heterochromatin along its envelope
+        k = int(rng.integers(0, len(seeds)))
+        r = float(cell * rng.uniform(0.2, 0.35))
+        yy, xx = np.ogrid[:h, :w]
+        centre_dist = np.sqrt((yy - seeds[k, 0]) ** 2 + (xx - seeds[k, 1]) ** 2).astype(np.float32)
+        nucleus = np.clip((r - centre_dist) / 2.0, 0, 1)
+        rim = np.clip(1 - np.abs(centre_dist - r * 0.9) / (r * 0.12), 0, 1)
+        darker += 0.12 * nucleus + 0.25 * rim * smooth_noise(rng, h, w, cell=max(2.0, r / 4))
+    radius = max(3.0, scale * float(rng.uniform(0.02, 0.05)))
+    count = int(np.clip(h * w / (radius**2 * float(rng.uniform(12, 60))), 3, 300))
+    organelles = random_cells(rng, h, w, radius, count, clustered=False)
+    organelles[:, 2] *= rng.uniform(1.0, 2.5, count)
+    mito = np.zeros((h, w), np.float32)
     rims = np.zeros((h, w), np.float32)
-    for cy, cx, ry, rx, angle in cells:
+    for cy, cx, ry, rx, angle in organelles:
         centre, axes = (int(cx), int(cy)), (max(1, int(rx)), max(1, int(ry)))
-        cv2.ellipse(organelles, centre, axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
-        cv2.ellipse(rims, centre, axes, float(angle), 0, 360, 1.0, max(1, int(radius * 0.15)), cv2.LINE_AA)
-    cristae = 0.5 + 0.5 * np.sin(fibres(rng, h, w, scale=2.0, angle=float(rng.uniform(0, 180))) * 40)
-    level = base - 0.35 * membranes - 0.15 * organelles * cristae - 0.3 * rims
+        cv2.ellipse(mito, centre, axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(rims, centre, axes, float(angle), 0, 360, 1.0, max(1, int(radius * 0.12)), cv2.LINE_AA)
+        if rx > ry * 1.3:  # cristae across the long axis
+            step = max(3, int(ry * 0.6))
+            theta = np.deg2rad(angle)
+            along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+            for t in range(-int(rx) + step, int(rx) - step + 1, step):
+                a = np.array([cx, cy]) + along * t - across * ry * 0.8
+                b = np.array([cx, cy]) + along * t + across * ry * 0.8
+                cv2.line(rims, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0.8, max(1, int(ry * 0.15)), cv2.LINE_AA)
+    vesicles = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(0, 60))):
+        y, x, r = int(rng.integers(0, h)), int(rng.integers(0, w)), int(max(2, radius * rng.uniform(0.2, 0.5)))
+        cv2.circle(vesicles, (x, y), r, 1.0, 1, cv2.LINE_AA)
+    level = base + cytoplasm - 0.45 * membranes - 0.2 * reticulum - darker - 0.2 * mito - 0.3 * rims - 0.25 * vesicles
     negatives = []
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         level, negative = _periodic_patch(rng, level)
         if negative is not None:
             negatives.append(negative)
-    level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.2)))
-    level += grain(rng, h, w, float(rng.uniform(0.02, 0.06)))
+    level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.1)))
+    level += grain(rng, h, w, float(rng.uniform(0.02, 0.05)))
     gray = to_uint8(np.clip(level, 0, 1) * 255)
-    objects = cell_objects(cells, h, w, "organelle", 30)
+    objects = cell_objects(organelles, h, w, "organelle", 30)
     return Panel(np.repeat(gray[:, :, None], 3, axis=2), "em", objects, negatives)
 
 

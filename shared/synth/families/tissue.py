@@ -49,7 +49,8 @@ def voronoi(
     return seeds, labels.astype(np.int64) - 1, dist
 
 
-def _membranes(labels: np.ndarray) -> np.ndarray:
+def cell_walls(labels: np.ndarray) -> np.ndarray:
+    """1 where neighbouring pixels belong to different cells (float32)."""
     edge = np.zeros(labels.shape, np.float32)
     edge[:, 1:] += labels[:, 1:] != labels[:, :-1]
     edge[1:, :] += labels[1:, :] != labels[:-1, :]
@@ -112,7 +113,7 @@ def _architecture(rng: np.random.Generator, kind: str, h: int, w: int):
         return eosin.astype(np.float32), (nucleus * 1.6).astype(np.float32), _objects(seeds, cell * 0.3, h, w), positive
     seeds, labels, dist = voronoi(rng, h, w, cell, warp=float(rng.uniform(0.15, 0.45)))
     per_cell = rng.uniform(0.6, 1.0, len(seeds)).astype(np.float32)
-    membrane = cv2.GaussianBlur(_membranes(labels), (0, 0), max(0.5, cell * 0.04))
+    membrane = cv2.GaussianBlur(cell_walls(labels), (0, 0), max(0.5, cell * 0.04))
     nuclear_r = cell * {"cellular": 0.26, "alveolar": 0.12, "lymphoid": 0.42}[kind] * rng.uniform(0.75, 1.2, len(seeds))
     has_nucleus = rng.random(len(seeds)) < {"cellular": 0.85, "alveolar": 0.35, "lymphoid": 0.97}[kind]
     irregular = 0.35 * nuclear_r[labels] * (smooth_noise(rng, h, w, cell=max(1.5, cell * 0.2)) - 0.5)
