@@ -128,6 +128,17 @@ def test_test_split_mixes_forged_and_separate_authentic_figures():
     assert sum(c.compound for c in tests) >= 0.5 * len(tests)
 
 
+def test_compound_figures_hold_two_to_twelve_panels_single_ones_fill_the_image():
+    for case in CASES:
+        image = case.authentic_clean
+        if case.compound:
+            assert 2 <= case.n_panels <= 12
+        else:
+            assert case.n_panels >= 1
+        config = small_config()
+        assert config.min_side <= min(image.shape[:2]) and max(image.shape[:2]) <= config.max_side
+
+
 def test_a_case_depends_only_on_seed_split_and_index():
     config = small_config()
     a, b = make_case(config, "train", 3), make_case(config, "train", 3)

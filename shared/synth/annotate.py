@@ -157,8 +157,8 @@ def draw_lane_rows(
     negatives: list[Negative] = []
     y = y0
     for row in rows:
-        if row.kind == "header":
-            name = row.labels[0]
+        if row.kind == "header":  # a second blot group names its own cell line
+            name = row.labels[0] if title_x is not None else str(ctx.rng.choice(text.CELL_LINES))
             th, tw = text.text_size(name, ctx.text.bold_face, size)
             text.draw(canvas, name, y, x_lanes + (width - tw) // 2, ctx.text.bold_face, size)
             cv2.line(

@@ -24,11 +24,11 @@ from shared.synth.annotate import (
     scale_bar_spec,
 )
 from shared.synth.config import SynthConfig, pick
-from shared.synth.families import MICROSCOPY, RENDERERS
+from shared.synth.families import LOOKS, MICROSCOPY, RENDERERS
 from shared.synth.families.blot import lane_layout, random_style, render_gel, render_strip
 from shared.synth.families.brightfield import render_brightfield
 from shared.synth.families.chart import render_chart
-from shared.synth.families.microscopy import colourise, fluorescence_channels, fluorescence_style
+from shared.synth.families.microscopy import colourise, fluorescence_channels, fluorescence_look
 from shared.synth.figure import Box, Negative, Panel
 from shared.synth.textures import grain, to_uint8
 
@@ -52,7 +52,7 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
     micro = {k: v for k, v in config.families.items() if k in MICROSCOPY}
     if kind == "blot" and budget >= 1:
         n_lanes = int(rng.integers(2, 11))
-        n_groups = 2 if rng.random() < 0.2 and n_lanes <= 6 else 1
+        n_groups = 2 if rng.random() < 0.2 and n_lanes <= 6 and budget >= 2 else 1
         n_strips = int(np.clip(rng.integers(1, 8), 1, max(1, budget // n_groups)))
         rows = lane_rows(rng, n_lanes)
         pitch = size * rng.uniform(2.2, 5.0)
@@ -111,11 +111,13 @@ def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> i
     return placed
 
 
-def render_image(ctx: Context, family: str, h: int, w: int) -> Panel:
-    """A microscopy panel; each scikit-image photograph is used at most once per figure."""
+def render_image(ctx: Context, family: str, h: int, w: int, look: dict | None = None) -> Panel:
+    """A microscopy panel (``look``: shared appearance); each scikit-image photograph is used once per figure."""
     if family == "brightfield":
-        return render_brightfield(ctx.rng, h, w, ctx.sources)
-    return RENDERERS[family](ctx.rng, h, w)
+        return render_brightfield(ctx.rng, h, w, ctx.sources, look=look)
+    if family == "gel":
+        return RENDERERS[family](ctx.rng, h, w)
+    return RENDERERS[family](ctx.rng, h, w, look=look)
 
 
 def image_block(ctx: Context, rect: Rect, family: str) -> int:
@@ -247,6 +249,9 @@ def micro_grid(
     row_family = [family] * rows
     if not split and rng.random() < 0.2:
         row_family = [str(rng.choice(list(MICROSCOPY))) for _ in range(rows)]
+    # one experiment per grid (one tissue per row for histology): panels look alike without being copies
+    grid_look = {f: LOOKS[f](rng) for f in sorted(set(row_family))}  # sorted: set order varies by process
+    row_look = [LOOKS[f](rng) if f == "histology" else grid_look[f] for f in row_family]
     gx0 = x0 + label_w
     for c, name in enumerate(col_names if headers else []):
         th, tw = text.text_size(name, face, size)
@@ -260,10 +265,10 @@ def micro_grid(
             th, tw = text.text_size(row_names[r], face, size, angle)
             text.draw(canvas, row_names[r], py + (ph - th) // 2, x0 + max(0, (label_w - tw) // 2), face, size,
                       angle=angle)  # fmt: skip
-        panels = _channel_panels(rng, ph, pw, cols - 1) if split else None
+        panels = _channel_panels(rng, ph, pw, cols - 1, grid_look.get("fluorescence")) if split else None
         for c in range(cols):
             px = gx0 + c * (pw + gap)
-            panel = panels[c] if panels else render_image(ctx, row_family[r], ph, pw)
+            panel = panels[c] if panels else render_image(ctx, row_family[r], ph, pw, row_look[r])
             placed = ctx.figure.place(panel, py, px)
             if ctx.borders:
                 frame(canvas, placed.box)
@@ -286,10 +291,12 @@ def _stain_colour(name: str) -> tuple[int, int, int]:
     return {"DAPI": blue, "Hoechst": blue, "TUNEL": green, "GFP": green, "EdU": green, "PI": red}.get(name, (0, 0, 0))
 
 
-def _channel_panels(rng: np.random.Generator, h: int, w: int, n_channels: int) -> list[Panel]:
+def _channel_panels(rng: np.random.Generator, h: int, w: int, n_channels: int, look: dict | None) -> list[Panel]:
     """Each fluorescence channel alone, then their merge (genuinely the same content)."""
-    channels, _ = fluorescence_channels(rng, h, w, n_channels)
-    style = fluorescence_style(rng, n_channels)
+    if look is None or look["n_channels"] != n_channels:
+        look = fluorescence_look(rng, n_channels)
+    channels, _ = fluorescence_channels(rng, h, w, n_channels, look)
+    style = look
     panels = []
     for i in range(n_channels):
         rgb = colourise([channels[i]], [style["colours"][i]], style["background"], style["gain"])

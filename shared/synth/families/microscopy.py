@@ -59,10 +59,13 @@ def cell_objects(cells: np.ndarray, h: int, w: int, kind: str, limit: int, scale
     return objects
 
 
-def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: int) -> tuple[list[np.ndarray], list]:
+def fluorescence_channels(
+    rng: np.random.Generator, h: int, w: int, n_channels: int, look: dict | None = None
+) -> tuple[list[np.ndarray], list]:
     """Channel intensity maps in [0, 1] (nuclei first) and the explicit cells (for objects)."""
-    radius = max(2.5, min(h, w) * float(rng.uniform(0.012, 0.05)))
-    density = float(rng.uniform(0.04, 0.35))
+    look = look or {}
+    radius = max(2.5, min(h, w) * look.get("radius", float(rng.uniform(0.012, 0.05))))
+    density = look.get("density", float(rng.uniform(0.04, 0.35))) * float(rng.uniform(0.7, 1.3))
     count = int(np.clip(density * h * w / (np.pi * radius**2), 3, 1500))
     cells = random_cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
     nuclei = np.zeros((h, w), np.float32)
@@ -70,8 +73,9 @@ def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: 
     chromatin = 0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2.5))
     nuclei = cv2.GaussianBlur(nuclei * chromatin, (0, 0), max(0.6, radius * 0.12))
     channels = [nuclei]
+    kinds = look.get("kinds") or fluorescence_kinds(rng, n_channels)
     for c in range(1, n_channels):
-        kind = rng.choice(["cytoplasm", "filaments", "puncta"] if c == 1 else ["cytoplasm", "puncta"])
+        kind = kinds[c - 1]
         chan = np.zeros((h, w), np.float32)
         positive = rng.random(count) < float(rng.uniform(0.1, 1.0))
         if kind == "cytoplasm":
@@ -103,6 +107,24 @@ def colourise(channels: list[np.ndarray], colours: list[str], background: float,
     return np.clip(rgb, 0, 1)
 
 
+def fluorescence_kinds(rng: np.random.Generator, n_channels: int) -> list[str]:
+    """What each non-nuclear channel stains."""
+    options = [["cytoplasm", "filaments", "puncta"], ["cytoplasm", "puncta"]]
+    return [str(rng.choice(options[min(c, 1)])) for c in range(n_channels - 1)]
+
+
+def fluorescence_look(rng: np.random.Generator, n_channels: int | None = None) -> dict:
+    """Stain, colours, magnification and density shared by the panels of one experiment."""
+    n = n_channels or int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
+    return {
+        "n_channels": n,
+        "radius": float(rng.uniform(0.012, 0.05)),
+        "density": float(rng.uniform(0.04, 0.35)),
+        "kinds": fluorescence_kinds(rng, n),
+        **fluorescence_style(rng, n),
+    }
+
+
 def fluorescence_style(rng: np.random.Generator, n_channels: int) -> dict:
     palette = [["blue"], ["blue", "green"], ["blue", "red"], ["blue", "green", "red"], ["blue", "magenta", "green"]]
     options = [p for p in palette if len(p) == n_channels] or [["blue", "green", "red"][:n_channels]]
@@ -112,19 +134,23 @@ def fluorescence_style(rng: np.random.Generator, n_channels: int) -> dict:
     return {"colours": colours, "background": float(rng.uniform(0.0, 0.06)), "gain": float(rng.uniform(0.7, 1.2))}
 
 
-def render_fluorescence(rng: np.random.Generator, h: int, w: int) -> Panel:
-    n_channels = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
-    channels, cells = fluorescence_channels(rng, h, w, n_channels)
-    style = fluorescence_style(rng, n_channels)
-    rgb = colourise(channels, style["colours"], style["background"], style["gain"])
+def render_fluorescence(rng: np.random.Generator, h: int, w: int, look: dict | None = None) -> Panel:
+    look = look or fluorescence_look(rng)
+    channels, cells = fluorescence_channels(rng, h, w, look["n_channels"], look)
+    rgb = colourise(channels, look["colours"], look["background"], look["gain"])
     rgb = rgb + grain(rng, h, w, float(rng.uniform(0.005, 0.03)), channels=3)
     return Panel(to_uint8(rgb * 255), "fluorescence", cell_objects(cells, h, w, "cell", 40))
 
 
-def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
+def em_look(rng: np.random.Generator) -> dict:
+    return {"base": float(rng.uniform(0.5, 0.78)), "grain": float(rng.uniform(0.02, 0.05))}
+
+
+def render_em(rng: np.random.Generator, h: int, w: int, look: dict | None = None) -> Panel:
     """Transmission-EM-like gray section: cell membranes, a nucleus, mitochondria with cristae, vesicles, grain."""
+    look = look or em_look(rng)
     scale = min(h, w)
-    base = float(rng.uniform(0.5, 0.78)) + 0.12 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
+    base = look["base"] + 0.12 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
     cytoplasm = 0.06 * (smooth_noise(rng, h, w, cell=max(1.5, scale / 150)) - 0.5)
     cell = scale * float(rng.uniform(0.15, 0.5))
     seeds, labels, _ = voronoi(rng, h, w, cell, warp=0.3)
@@ -171,7 +197,7 @@ def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
         if negative is not None:
             negatives.append(negative)
     level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.1)))
-    level += grain(rng, h, w, float(rng.uniform(0.02, 0.05)))
+    level += grain(rng, h, w, look["grain"])
     gray = to_uint8(np.clip(level, 0, 1) * 255)
     objects = cell_objects(organelles, h, w, "organelle", 30)
     return Panel(np.repeat(gray[:, :, None], 3, axis=2), "em", objects, negatives)

@@ -57,31 +57,43 @@ def cell_walls(labels: np.ndarray) -> np.ndarray:
     return np.minimum(edge, 1.0)
 
 
-def render_tissue(rng: np.random.Generator, h: int, w: int) -> Panel:
-    """An H&E (65 %) or IHC (35 %) section panel."""
-    ihc = rng.random() < 0.35
+def tissue_look(rng: np.random.Generator) -> dict:
+    """What stays constant across panels of one tissue (a grid row): stain, architecture, magnification, colour."""
+    first, second = (str(a) for a in rng.choice(ARCHITECTURES, 2, replace=True))
+    return {
+        "ihc": bool(rng.random() < 0.35),
+        "architectures": (first, first if rng.random() < 0.5 else second),
+        "zoom": float(rng.uniform(0.6, 1.8)),
+        "hema": float(rng.uniform(0.8, 1.3)),
+        "stain": float(rng.uniform(0.35, 0.8)),
+        "dab": float(rng.uniform(1.0, 2.5)),
+        "positive_share": float(rng.uniform(0.1, 0.8)),
+        "light": float(rng.uniform(0.92, 1.0)),
+        "tint": (1.0, float(rng.uniform(0.95, 1.0)), float(rng.uniform(0.92, 1.0))),
+        "blur": float(rng.uniform(0.5, 1.1)),
+    }
+
+
+def render_tissue(rng: np.random.Generator, h: int, w: int, look: dict | None = None) -> Panel:
+    """An H&E (65 %) or IHC (35 %) section panel; ``look`` (see :func:`tissue_look`) makes panels match."""
+    look = look or tissue_look(rng)
     scale = min(h, w)
-    first, second = rng.choice(ARCHITECTURES, 2, replace=True)
-    if rng.random() < 0.5:
-        second = first  # one tissue type across the field
     mix = np.clip((smooth_noise(rng, h, w, cell=max(16.0, scale * rng.uniform(0.3, 0.8))) - 0.5) * 4 + 0.5, 0, 1)
-    layers = [_architecture(rng, str(a), h, w) for a in (first, second)]
+    layers = [_architecture(rng, a, h, w, look) for a in look["architectures"]]
     eosin = layers[0][0] * (1 - mix) + layers[1][0] * mix
     hema = layers[0][1] * (1 - mix) + layers[1][1] * mix
     positive_cells = np.where(mix < 0.5, layers[0][3], layers[1][3])  # per-cell DAB positivity for IHC
     objects = layers[0][2] if rng.random() < 0.5 else layers[1][2]
     holes = _holes(rng, h, w)
     eosin, hema = eosin * (1 - holes), hema * (1 - holes)
-    od = hema[:, :, None] * HEMATOXYLIN * float(rng.uniform(0.8, 1.3))
-    if ihc:
-        dab = positive_cells * (0.6 * eosin + 0.4 * hema) * float(rng.uniform(1.0, 2.5)) * (1 - holes)
+    od = hema[:, :, None] * HEMATOXYLIN * look["hema"]
+    if look["ihc"]:
+        dab = positive_cells * (0.6 * eosin + 0.4 * hema) * look["dab"] * (1 - holes)
         od = od * 0.8 + dab[:, :, None] * DAB + 0.12 * eosin[:, :, None] * EOSIN
     else:
-        od = od + eosin[:, :, None] * EOSIN * float(rng.uniform(0.35, 0.8))
-    light = float(rng.uniform(0.92, 1.0))
-    tint = np.asarray([1.0, float(rng.uniform(0.95, 1.0)), float(rng.uniform(0.92, 1.0))], np.float32)
-    rgb = light * tint * np.exp(-od)
-    rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.5, 1.1)))
+        od = od + eosin[:, :, None] * EOSIN * look["stain"]
+    rgb = look["light"] * np.asarray(look["tint"], np.float32) * np.exp(-od)
+    rgb = cv2.GaussianBlur(rgb, (0, 0), look["blur"])
     rgb = rgb + grain(rng, h, w, float(rng.uniform(0.004, 0.012)), channels=3)
     return Panel(to_uint8(rgb * 255), "histology", objects)
 
@@ -97,12 +109,12 @@ def _holes(rng: np.random.Generator, h: int, w: int) -> np.ndarray | float:
     return np.clip((rng.uniform(0.01, 0.03) - np.abs(noise - 0.5)) * 60, 0, 1)
 
 
-def _architecture(rng: np.random.Generator, kind: str, h: int, w: int):
+def _architecture(rng: np.random.Generator, kind: str, h: int, w: int, look: dict):
     """Eosin and hematoxylin maps, a few whole cells (objects) and a per-pixel IHC positivity for one tissue type."""
     scale = min(h, w)
-    zoom = float(rng.uniform(0.6, 1.8)) * max(0.6, scale / 500)
+    zoom = look["zoom"] * float(rng.uniform(0.9, 1.1)) * max(0.6, scale / 500)
     cell = max(4.0, {"cellular": 16.0, "alveolar": 45.0, "lymphoid": 7.0, "fibrous": 14.0}[kind] * zoom)
-    positive_share = float(rng.uniform(0.1, 0.8))
+    positive_share = look["positive_share"]
     if kind == "fibrous":
         angle = float(rng.uniform(0, 180))
         eosin = 0.45 + 0.5 * fibres(rng, h, w, scale=max(2.0, cell / 3), angle=angle)
