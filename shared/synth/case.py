@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -35,7 +36,7 @@ class Case:
     transparent_white: bool = False  # RGBA files: alpha 0 on pure-white paper (else alpha 255 everywhere)
     family: str = ""  # the forged panel's family, else the family covering the most panel area
 
-    @property
+    @cached_property
     def masks(self) -> np.ndarray | None:
         """``(N, H, W)`` uint8 ground truth, one channel per operation (``None`` when not forged)."""
         if self.forged is None:

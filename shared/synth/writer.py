@@ -25,7 +25,12 @@ from shared.synth.config import SynthConfig
 
 log = logging.getLogger(__name__)
 
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]  # fast, fixed
+# fixed settings (byte-identical reruns), chosen for speed: deflate level 1, SUB filter, run-length strategy
+PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1,
+    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
+    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+]  # fmt: skip
 OUTPUTS = (
     "train_images",
     "train_masks",
