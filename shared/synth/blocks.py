@@ -231,7 +231,17 @@ def micro_grid(
         col_names = [str(n) for n in rng.choice(stains, size=cols - 1, replace=False)] + ["Merge"]
     else:
         col_names = [str(n) for n in rng.choice(text.CONDITIONS, size=cols, replace=False)]
-    header_h = int(size * 1.6) if headers else 0
+    bold = rng.random() < 0.35
+    header_face = ctx.text.bold_face if bold else face
+    two_lines = headers and not split and rng.random() < 0.3  # "Normal / Male" style two-word headers
+    if two_lines:
+        col_names = [
+            f"{n}\n{m}"
+            for n, m in zip(
+                col_names, rng.choice(["Male", "Female", "24 h", "48 h", "Day 7", "Day 14"], cols), strict=True
+            )
+        ]
+    header_h = int(size * (3.0 if two_lines else 1.6)) if headers else 0
     vertical_rows = row_labels and rng.random() < 0.35
     if row_labels and vertical_rows:
         label_w = size * 2
@@ -254,9 +264,11 @@ def micro_grid(
     row_look = [LOOKS[f](rng) if f == "histology" else grid_look[f] for f in row_family]
     gx0 = x0 + label_w
     for c, name in enumerate(col_names if headers else []):
-        th, tw = text.text_size(name, face, size)
         colour = _stain_colour(name) if split else (0, 0, 0)
-        text.draw(canvas, name, y0, gx0 + c * (pw + gap) + (pw - tw) // 2, face, size, colour)
+        for line_no, line in enumerate(name.split("\n")):
+            th, tw = text.text_size(line, header_face, size)
+            yy = y0 + int(line_no * size * 1.3)
+            text.draw(canvas, line, yy, gx0 + c * (pw + gap) + (pw - tw) // 2, header_face, size, colour)
     bars: list[Box] = []
     for r in range(rows):
         py = y0 + header_h + r * (ph + gap)

@@ -83,10 +83,16 @@ def fluorescence_channels(
             chan *= 0.5 + 0.5 * smooth_noise(rng, h, w, cell=max(2.0, radius / 1.5), octaves=2)
             chan = cv2.GaussianBlur(chan, (0, 0), max(0.8, radius * 0.3))
         elif kind == "filaments":
-            tex = fibres(rng, h, w, scale=max(2.0, radius / 2), angle=float(rng.uniform(0, 180)))
+            # stress fibres: two crossing streak fields, each confined to the spread cell bodies
+            angle = float(rng.uniform(0, 180))
+            tex = np.maximum(
+                fibres(rng, h, w, scale=max(2.0, radius / 3), angle=angle),
+                fibres(rng, h, w, scale=max(2.0, radius / 3), angle=angle + float(rng.uniform(40, 90))),
+            )
             cover = np.zeros((h, w), np.float32)
-            _draw_ellipses(cover, cells, np.ones(count), scale=2.8)
-            chan = np.clip((tex - 0.45) * 3.0, 0, 1) * cv2.GaussianBlur(cover, (0, 0), radius)
+            _draw_ellipses(cover, cells[positive], np.ones(int(positive.sum())), scale=2.4)
+            cover = cv2.GaussianBlur(cover, (0, 0), max(1.0, radius * 0.3))
+            chan = np.clip((tex - 0.55) * 3.0, 0, 1) * cover + 0.15 * cover
         else:
             n_dots = int(np.clip(count * rng.uniform(1, 8), 5, 4000))
             pos = cells[rng.integers(0, count, n_dots), :2] + rng.normal(0, radius * 1.5, (n_dots, 2))
