@@ -62,6 +62,28 @@ def test_exact_copies_equal_the_transformed_source_pixel_for_pixel():
     assert checked >= 20
 
 
+def test_resampled_copies_equal_the_warped_source():
+    checked = 0
+    for case in FORGED:
+        if case.forged_jpeg:
+            continue
+        for op in case.operations:
+            y0, x0, y1, x1 = op.src_box
+            source, local = case.authentic_clean[y0:y1, x0:x1], op.source_mask[y0:y1, x0:x1]
+            for copy in op.copies:
+                if copy.geometric not in ("rotate", "scale") or copy.photometric or "resize" in copy.params:
+                    continue
+                patch, mask = geometric_transform(source, local, copy.geometric, **copy.params)
+                dy0, dx0, dy1, dx1 = copy.dst_box
+                assert np.array_equal(mask, copy.mask[dy0:dy1, dx0:dx1])
+                assert np.array_equal(case.forged[dy0:dy1, dx0:dx1][mask], patch[mask])
+                scale = copy.params["scale"]
+                assert 0.8 <= scale <= 1.25
+                assert mask.sum() == pytest.approx(local.sum() * scale**2, rel=0.25, abs=30)
+                checked += 1
+    assert checked >= 3
+
+
 def test_forged_differs_from_its_figure_only_inside_the_mask():
     checked = 0
     for case in FORGED:
