@@ -147,7 +147,7 @@ def test_test_split_mixes_forged_and_separate_authentic_figures():
     forged = sum(c.forged is not None for c in tests)
     assert 0.2 * len(tests) <= forged <= 0.8 * len(tests)
     assert all((c.forged is None) != (c.authentic is None) for c in tests)
-    assert sum(c.compound for c in tests) >= 0.5 * len(tests)
+    assert sum(c.compound for c in tests) >= 0.7 * len(tests)
 
 
 def test_compound_figures_hold_two_to_twelve_panels_single_ones_fill_the_image():

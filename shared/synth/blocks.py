@@ -45,6 +45,7 @@ class Plan:
     aspect: float
     n_panels: int
     spec: dict = field(default_factory=dict)
+    min_height: float = 0.0  # below this the content becomes unreadable (tiny panels, squashed strips)
 
 
 def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Plan:
@@ -60,7 +61,7 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
         width = size * 7 + n_groups * n_lanes * pitch + (size * 4 if rng.random() < 0.45 else 0)
         height = lane_rows_height(rows, ctx.text.face, size) + n_strips * strip_h * 1.25
         spec = {"n_lanes": n_lanes, "n_groups": n_groups, "n_strips": n_strips, "rows": rows}
-        return Plan("blot", width / height, n_strips * n_groups, spec)
+        return Plan("blot", width / height, n_strips * n_groups, spec, min_height=height * 0.8)
     if kind == "grid" and budget >= 2:
         family = pick(rng, micro)
         split = family == "fluorescence" and rng.random() < 0.5 and budget >= 3
@@ -74,12 +75,13 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
         aspect = cols * panel_aspect / rows * (1 + 0.3 * row_labels / cols) / (1 + 0.2 * headers / rows)
         spec = {"family": family, "split": split, "rows": rows, "cols": cols, "headers": headers,
                 "row_labels": row_labels}  # fmt: skip
-        return Plan("grid", aspect, rows * cols, spec)
+        min_height = rows * 72 + (2 * size if headers else 0) + ctx.letter_size
+        return Plan("grid", aspect, rows * cols, spec, min_height=min_height)
     if kind == "chart":
-        return Plan("chart", rng.uniform(1.0, 1.6), 1)
+        return Plan("chart", rng.uniform(1.0, 1.6), 1, min_height=12 * size)
     if kind == "gel":
-        return Plan("gel", rng.uniform(0.8, 1.4), 1)
-    return Plan("image", rng.uniform(0.75, 1.35), 1, {"family": pick(rng, micro)})
+        return Plan("gel", rng.uniform(0.8, 1.4), 1, min_height=10 * size)
+    return Plan("image", rng.uniform(0.75, 1.35), 1, {"family": pick(rng, micro)}, min_height=96)
 
 
 def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> int:
@@ -107,7 +109,7 @@ def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> i
         family = pick(rng, {k: v for k, v in config.families.items() if k in MICROSCOPY})
         placed = image_block(ctx, inner, family)
     if placed:  # letters only for blocks that exist, so A, B, C stay consecutive
-        text.draw(ctx.figure.image, ctx.next_letter(), y0, x0, ctx.letter_face, ctx.letter_size)
+        ctx.write(ctx.next_letter(), y0, x0, ctx.letter_face, ctx.letter_size)
     return placed
 
 
@@ -131,7 +133,7 @@ def image_block(ctx: Context, rect: Rect, family: str) -> int:
 
 def gel_block(ctx: Context, rect: Rect) -> int:
     """A gel with lane names (M, 1, 2, ...) over its lanes and ladder sizes beside the ladder bands."""
-    rng, canvas, face = ctx.rng, ctx.figure.image, ctx.text.face
+    rng, face = ctx.rng, ctx.text.face
     size = max(8, int(ctx.text.size * 0.9))
     y0, x0, y1, x1 = rect
     label_w = text.text_size("2000 bp", face, size)[1] + size // 2
@@ -150,7 +152,7 @@ def gel_block(ctx: Context, rect: Rect) -> int:
             number += 1
             name = str(number)
         tw = text.text_size(name, face, size)[1]
-        text.draw(canvas, name, y0, placed.box[1] + round(cx) - tw // 2, face, size)
+        ctx.write(name, y0, placed.box[1] + round(cx) - tw // 2, face, size)
     ladder = panel.meta["ladder_y"]
     sizes = [2000, 1500, 1000, 750, 500, 250, 100, 50, 25, 10, 5, 2][: len(ladder)]
     last_bottom = -1
@@ -159,7 +161,7 @@ def gel_block(ctx: Context, rect: Rect) -> int:
         th, tw = text.text_size(label, face, size)
         yy = placed.box[0] + int(ladder[k]) - th // 2
         if yy > max(placed.box[0], last_bottom + 2) and yy + th < placed.box[2]:
-            text.draw(canvas, label, yy, placed.box[1] - tw - size // 3, face, size)
+            ctx.write(label, yy, placed.box[1] - tw - size // 3, face, size)
             last_bottom = yy + th
     return 1
 
@@ -189,15 +191,14 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
     lanes = [lane_layout(rng, strips_w, n_lanes) for _ in range(n_groups)]
     group_x = [x0 + name_w + g * (strips_w + group_gap) for g in range(n_groups)]
     for g in range(n_groups):
-        found = draw_lane_rows(ctx, rows, group_x[g], y0, strips_w, lanes[g][0], title_x=x0 if g == 0 else None)
-        ctx.figure.negatives.extend(found)
+        draw_lane_rows(ctx, rows, group_x[g], y0, strips_w, lanes[g][0], title_x=x0 if g == 0 else None)
     right_align = rng.random() < 0.6
     unit = "kDa" if rng.random() < 0.7 else "KD"
     for s in range(n_strips):
         sy = y0 + header_h + s * (strip_h + gap)
         nh, nw = text.text_size(names[s], face, size)
         nx = x0 + name_w - nw - size // 3 if right_align else x0
-        text.draw(canvas, names[s], sy + (strip_h - nh) // 2, nx, face, size)
+        ctx.write(names[s], sy + (strip_h - nh) // 2, nx, face, size)
         for g in range(n_groups):
             centres, half = lanes[g]
             panel = render_strip(rng, strip_h, strips_w, style, centres, half, uniform=s == control)
@@ -207,7 +208,7 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
         if sizes_w:
             label = f"{int(rng.integers(10, 180))} {unit}" if unit == "kDa" else f"{int(rng.integers(10, 180))}{unit}"
             kh, _ = text.text_size(label, face, size)
-            text.draw(canvas, label, sy + (strip_h - kh) // 2, x1 - sizes_w + size // 3, face, size)
+            ctx.write(label, sy + (strip_h - kh) // 2, x1 - sizes_w + size // 3, face, size)
     return n_strips * n_groups
 
 
@@ -268,14 +269,14 @@ def micro_grid(
         for line_no, line in enumerate(name.split("\n")):
             th, tw = text.text_size(line, header_face, size)
             yy = y0 + int(line_no * size * 1.3)
-            text.draw(canvas, line, yy, gx0 + c * (pw + gap) + (pw - tw) // 2, header_face, size, colour)
+            ctx.write(line, yy, gx0 + c * (pw + gap) + (pw - tw) // 2, header_face, size, colour)
     bars: list[Box] = []
     for r in range(rows):
         py = y0 + header_h + r * (ph + gap)
         if row_labels:
             angle = 90 if vertical_rows else 0
             th, tw = text.text_size(row_names[r], face, size, angle)
-            text.draw(canvas, row_names[r], py + (ph - th) // 2, x0 + max(0, (label_w - tw) // 2), face, size,
+            ctx.write(row_names[r], py + (ph - th) // 2, x0 + max(0, (label_w - tw) // 2), face, size,
                       angle=angle)  # fmt: skip
         panels = _channel_panels(rng, ph, pw, cols - 1, grid_look.get("fluorescence")) if split else None
         for c in range(cols):

@@ -105,7 +105,9 @@ def compose_compound(rng: np.random.Generator, config: SynthConfig) -> Figure | 
         items, budget = _plan_row(ctx, config, budget, usable / row_goal)
         aspects = [_stack_aspect(item) for item in items]
         gaps = col_gap * (len(items) - 1)
-        row_h = min((usable - gaps) / sum(aspects), config.max_side - margin - y, row_goal * 1.3)
+        readable = max(sum(p.min_height for p in item) for item in items)  # stacked blocks add up
+        cap = max(row_goal * 1.3, readable)
+        row_h = min((usable - gaps) / sum(aspects), config.max_side - margin - y, cap)
         if row_h < 5 * text_style.size:
             break
         widths = [int(a * row_h) for a in aspects]
