@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -61,6 +62,28 @@ def test_exact_copies_equal_the_transformed_source_pixel_for_pixel():
     assert checked >= 20
 
 
+def test_resampled_copies_equal_the_warped_source():
+    checked = 0
+    for case in FORGED:
+        if case.forged_jpeg:
+            continue
+        for op in case.operations:
+            y0, x0, y1, x1 = op.src_box
+            source, local = case.authentic_clean[y0:y1, x0:x1], op.source_mask[y0:y1, x0:x1]
+            for copy in op.copies:
+                if copy.geometric not in ("rotate", "scale") or copy.photometric or "resize" in copy.params:
+                    continue
+                patch, mask = geometric_transform(source, local, copy.geometric, **copy.params)
+                dy0, dx0, dy1, dx1 = copy.dst_box
+                assert np.array_equal(mask, copy.mask[dy0:dy1, dx0:dx1])
+                assert np.array_equal(case.forged[dy0:dy1, dx0:dx1][mask], patch[mask])
+                scale = copy.params["scale"]
+                assert 0.8 <= scale <= 1.25
+                assert mask.sum() == pytest.approx(local.sum() * scale**2, rel=0.25, abs=30)
+                checked += 1
+    assert checked >= 3
+
+
 def test_forged_differs_from_its_figure_only_inside_the_mask():
     checked = 0
     for case in FORGED:
@@ -98,7 +121,7 @@ def test_region_sizes_span_tiny_to_large_and_respect_the_floor():
 def test_hard_negatives_are_present_and_genuinely_repeated_in_authentic_figures():
     with_boxes = 0
     for case in CASES:
-        image = case.authentic_clean.astype(np.int16)
+        image = case.authentic_clean.astype(np.float32)
         for negative in case.negatives:
             if negative.boxes is None:
                 continue
@@ -106,8 +129,11 @@ def test_hard_negatives_are_present_and_genuinely_repeated_in_authentic_figures(
             assert (a2 - a0, a3 - a1) == (b2 - b0, b3 - b1), negative
             overlap = a0 < b2 and b0 < a2 and a1 < b3 and b1 < a3
             assert not overlap, negative
-            diff = np.abs(image[a0:a2, a1:a3] - image[b0:b2, b1:b3]).mean()
-            assert diff <= 16, f"{negative.kind}: crops differ by {diff:.1f} gray levels"
+            # near-identical up to grain: compare lightly smoothed crops
+            crop_a = cv2.GaussianBlur(image[a0:a2, a1:a3], (0, 0), 1.5)
+            crop_b = cv2.GaussianBlur(image[b0:b2, b1:b3], (0, 0), 1.5)
+            diff = np.abs(crop_a - crop_b).mean()
+            assert diff <= 12, f"{negative.kind}: crops differ by {diff:.1f} gray levels"
             with_boxes += 1
     compound = [c for c in CASES if c.compound]
     assert sum(bool(c.negatives) for c in compound) >= 0.8 * len(compound)
@@ -121,7 +147,18 @@ def test_test_split_mixes_forged_and_separate_authentic_figures():
     forged = sum(c.forged is not None for c in tests)
     assert 0.2 * len(tests) <= forged <= 0.8 * len(tests)
     assert all((c.forged is None) != (c.authentic is None) for c in tests)
-    assert sum(c.compound for c in tests) >= 0.5 * len(tests)
+    assert sum(c.compound for c in tests) >= 0.7 * len(tests)
+
+
+def test_compound_figures_hold_two_to_twelve_panels_single_ones_fill_the_image():
+    for case in CASES:
+        image = case.authentic_clean
+        if case.compound:
+            assert 2 <= case.n_panels <= 12
+        else:
+            assert case.n_panels >= 1
+        config = small_config()
+        assert config.min_side <= min(image.shape[:2]) and max(image.shape[:2]) <= config.max_side
 
 
 def test_a_case_depends_only_on_seed_split_and_index():

@@ -28,6 +28,19 @@ class Context:
     borders: bool
     sources: set[str] = field(default_factory=lambda: set(SKIMAGE_SOURCES))
     n_letters: int = 0
+    drawn: dict = field(default_factory=dict)  # (text, face, size, angle) -> box of its first drawing
+
+    def write(self, label: str, y: int, x: int, face: str, size: int, colour=(0, 0, 0), angle: int = 0) -> Box:
+        """Draw a label on the figure; a label drawn twice (same text and style) is a repeated-label hard negative."""
+        box = text.draw(self.figure.image, label, y, x, face, size, colour, angle)
+        key = (label, face, int(size), int(angle), tuple(colour))
+        first = self.drawn.get(key)
+        if first is None:
+            self.drawn[key] = box
+        elif first != "paired" and not touch(first, box) and dims(first) == dims(box):
+            self.figure.negatives.append(Negative("repeated_labels", (first, box)))
+            self.drawn[key] = "paired"  # one pair per label is enough
+        return box
 
     def next_letter(self) -> str:
         letter = self.letters[self.n_letters % len(self.letters)]
@@ -151,38 +164,31 @@ def lane_rows_height(rows: list[LaneRow], face: str, size: int) -> int:
 
 def draw_lane_rows(
     ctx: Context, rows: list[LaneRow], x_lanes: int, y0: int, width: int, centres, title_x: int | None
-) -> list[Negative]:
-    """Draw label rows over lanes starting at ``x_lanes``; returns repeated-label hard negatives."""
+) -> None:
+    """Draw label rows over lanes starting at ``x_lanes`` (repeated signs and names register as hard negatives)."""
     canvas, face, size = ctx.figure.image, ctx.text.face, ctx.text.size
-    negatives: list[Negative] = []
     y = y0
     for row in rows:
-        if row.kind == "header":
-            name = row.labels[0]
+        if row.kind == "header":  # a second blot group names its own cell line
+            name = row.labels[0] if title_x is not None else str(ctx.rng.choice(text.CELL_LINES))
             th, tw = text.text_size(name, ctx.text.bold_face, size)
-            text.draw(canvas, name, y, x_lanes + (width - tw) // 2, ctx.text.bold_face, size)
+            ctx.write(name, y, x_lanes + (width - tw) // 2, ctx.text.bold_face, size)
             cv2.line(
                 canvas, (x_lanes + 2, y + th + 4), (x_lanes + width - 3, y + th + 4), (0, 0, 0), max(1, size // 12)
             )
             y += int(size * 1.5)
         elif row.kind == "signs":
-            seen: dict[str, Box] = {}
             for label, cx in zip(row.labels, centres, strict=True):
                 th, tw = text.text_size(label, face, size)
-                box = text.draw(canvas, label, y, x_lanes + round(cx) - tw // 2, face, size)
-                first = seen.get(label)
-                if first is not None and not negatives and not touch(first, box) and dims(first) == dims(box):
-                    negatives.append(Negative("repeated_labels", (first, box)))
-                seen.setdefault(label, box)
+                ctx.write(label, y, x_lanes + round(cx) - tw // 2, face, size)
             if row.title and title_x is not None:
                 th, tw = text.text_size(row.title, face, size)
-                text.draw(canvas, row.title, y, max(0, x_lanes - tw - size // 2), face, size)
+                ctx.write(row.title, y, max(0, x_lanes - tw - size // 2), face, size)
             y += int(size * 1.5)
         else:
             tallest = max(text.text_size(n, face, size, row.angle)[0] for n in row.labels)
             for label, cx in zip(row.labels, centres, strict=True):
                 th, tw = text.text_size(label, face, size, row.angle)
                 x = x_lanes + round(cx) - (tw // 2 if row.angle in (0, 90) else tw // 4)
-                text.draw(canvas, label, y + tallest - th, x, face, size, angle=row.angle)
+                ctx.write(label, y + tallest - th, x, face, size, angle=row.angle)
             y += tallest + size // 2
-    return negatives

@@ -24,15 +24,11 @@ from shared.synth.annotate import (
     scale_bar_spec,
 )
 from shared.synth.config import SynthConfig, pick
-from shared.synth.families import MICROSCOPY, RENDERERS
+from shared.synth.families import LOOKS, MICROSCOPY, RENDERERS
 from shared.synth.families.blot import lane_layout, random_style, render_gel, render_strip
+from shared.synth.families.brightfield import render_brightfield
 from shared.synth.families.chart import render_chart
-from shared.synth.families.microscopy import (
-    colourise,
-    fluorescence_channels,
-    fluorescence_style,
-    render_brightfield,
-)
+from shared.synth.families.microscopy import colourise, fluorescence_channels, fluorescence_look
 from shared.synth.figure import Box, Negative, Panel
 from shared.synth.textures import grain, to_uint8
 
@@ -49,6 +45,7 @@ class Plan:
     aspect: float
     n_panels: int
     spec: dict = field(default_factory=dict)
+    min_height: float = 0.0  # below this the content becomes unreadable (tiny panels, squashed strips)
 
 
 def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Plan:
@@ -56,7 +53,7 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
     micro = {k: v for k, v in config.families.items() if k in MICROSCOPY}
     if kind == "blot" and budget >= 1:
         n_lanes = int(rng.integers(2, 11))
-        n_groups = 2 if rng.random() < 0.2 and n_lanes <= 6 else 1
+        n_groups = 2 if rng.random() < 0.2 and n_lanes <= 6 and budget >= 2 else 1
         n_strips = int(np.clip(rng.integers(1, 8), 1, max(1, budget // n_groups)))
         rows = lane_rows(rng, n_lanes)
         pitch = size * rng.uniform(2.2, 5.0)
@@ -64,7 +61,7 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
         width = size * 7 + n_groups * n_lanes * pitch + (size * 4 if rng.random() < 0.45 else 0)
         height = lane_rows_height(rows, ctx.text.face, size) + n_strips * strip_h * 1.25
         spec = {"n_lanes": n_lanes, "n_groups": n_groups, "n_strips": n_strips, "rows": rows}
-        return Plan("blot", width / height, n_strips * n_groups, spec)
+        return Plan("blot", width / height, n_strips * n_groups, spec, min_height=height * 0.8)
     if kind == "grid" and budget >= 2:
         family = pick(rng, micro)
         split = family == "fluorescence" and rng.random() < 0.5 and budget >= 3
@@ -78,12 +75,13 @@ def plan_block(ctx: Context, config: SynthConfig, kind: str, budget: int) -> Pla
         aspect = cols * panel_aspect / rows * (1 + 0.3 * row_labels / cols) / (1 + 0.2 * headers / rows)
         spec = {"family": family, "split": split, "rows": rows, "cols": cols, "headers": headers,
                 "row_labels": row_labels}  # fmt: skip
-        return Plan("grid", aspect, rows * cols, spec)
+        min_height = rows * 72 + (2 * size if headers else 0) + ctx.letter_size
+        return Plan("grid", aspect, rows * cols, spec, min_height=min_height)
     if kind == "chart":
-        return Plan("chart", rng.uniform(1.0, 1.6), 1)
+        return Plan("chart", rng.uniform(1.0, 1.6), 1, min_height=12 * size)
     if kind == "gel":
-        return Plan("gel", rng.uniform(0.8, 1.4), 1)
-    return Plan("image", rng.uniform(0.75, 1.35), 1, {"family": pick(rng, micro)})
+        return Plan("gel", rng.uniform(0.8, 1.4), 1, min_height=10 * size)
+    return Plan("image", rng.uniform(0.75, 1.35), 1, {"family": pick(rng, micro)}, min_height=96)
 
 
 def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> int:
@@ -107,16 +105,21 @@ def render_block(ctx: Context, config: SynthConfig, plan: Plan, rect: Rect) -> i
         placed = gel_block(ctx, inner)
     else:
         placed = image_block(ctx, inner, plan.spec["family"])
+    if not placed and plan.kind != "image":  # a block that does not fit its space becomes one image panel
+        family = pick(rng, {k: v for k, v in config.families.items() if k in MICROSCOPY})
+        placed = image_block(ctx, inner, family)
     if placed:  # letters only for blocks that exist, so A, B, C stay consecutive
-        text.draw(ctx.figure.image, ctx.next_letter(), y0, x0, ctx.letter_face, ctx.letter_size)
+        ctx.write(ctx.next_letter(), y0, x0, ctx.letter_face, ctx.letter_size)
     return placed
 
 
-def render_image(ctx: Context, family: str, h: int, w: int) -> Panel:
-    """A microscopy panel; each scikit-image photograph is used at most once per figure."""
+def render_image(ctx: Context, family: str, h: int, w: int, look: dict | None = None) -> Panel:
+    """A microscopy panel (``look``: shared appearance); each scikit-image photograph is used once per figure."""
     if family == "brightfield":
-        return render_brightfield(ctx.rng, h, w, ctx.sources)
-    return RENDERERS[family](ctx.rng, h, w)
+        return render_brightfield(ctx.rng, h, w, ctx.sources, look=look)
+    if family == "gel":
+        return RENDERERS[family](ctx.rng, h, w)
+    return RENDERERS[family](ctx.rng, h, w, look=look)
 
 
 def image_block(ctx: Context, rect: Rect, family: str) -> int:
@@ -130,7 +133,7 @@ def image_block(ctx: Context, rect: Rect, family: str) -> int:
 
 def gel_block(ctx: Context, rect: Rect) -> int:
     """A gel with lane names (M, 1, 2, ...) over its lanes and ladder sizes beside the ladder bands."""
-    rng, canvas, face = ctx.rng, ctx.figure.image, ctx.text.face
+    rng, face = ctx.rng, ctx.text.face
     size = max(8, int(ctx.text.size * 0.9))
     y0, x0, y1, x1 = rect
     label_w = text.text_size("2000 bp", face, size)[1] + size // 2
@@ -149,15 +152,17 @@ def gel_block(ctx: Context, rect: Rect) -> int:
             number += 1
             name = str(number)
         tw = text.text_size(name, face, size)[1]
-        text.draw(canvas, name, y0, placed.box[1] + round(cx) - tw // 2, face, size)
+        ctx.write(name, y0, placed.box[1] + round(cx) - tw // 2, face, size)
     ladder = panel.meta["ladder_y"]
     sizes = [2000, 1500, 1000, 750, 500, 250, 100, 50, 25, 10, 5, 2][: len(ladder)]
+    last_bottom = -1
     for k in sorted(rng.choice(len(ladder), size=min(len(ladder), int(rng.integers(2, 5))), replace=False)):
         label = f"{sizes[k]} bp"
         th, tw = text.text_size(label, face, size)
         yy = placed.box[0] + int(ladder[k]) - th // 2
-        if yy > placed.box[0] and yy + th < placed.box[2]:
-            text.draw(canvas, label, yy, placed.box[1] - tw - size // 3, face, size)
+        if yy > max(placed.box[0], last_bottom + 2) and yy + th < placed.box[2]:
+            ctx.write(label, yy, placed.box[1] - tw - size // 3, face, size)
+            last_bottom = yy + th
     return 1
 
 
@@ -175,6 +180,7 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
     sizes_w = text.text_size("120 kDa", face, size)[1] + size // 2 if rng.random() < 0.45 else 0
     group_gap = int(size * rng.uniform(0.6, 1.5)) if n_groups == 2 else 0
     strips_w = (x1 - x0 - name_w - sizes_w - group_gap) // n_groups
+    rows = [_fit_names(row, strips_w / n_lanes, face, size) for row in rows]
     header_h = lane_rows_height(rows, face, size)
     gap = int(rng.uniform(0.15, 0.9) * size) if rng.random() < 0.8 else 0
     strip_h = int(min((y1 - y0 - header_h - gap * (n_strips - 1)) / n_strips, size * 4.5))
@@ -185,15 +191,14 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
     lanes = [lane_layout(rng, strips_w, n_lanes) for _ in range(n_groups)]
     group_x = [x0 + name_w + g * (strips_w + group_gap) for g in range(n_groups)]
     for g in range(n_groups):
-        found = draw_lane_rows(ctx, rows, group_x[g], y0, strips_w, lanes[g][0], title_x=x0 if g == 0 else None)
-        ctx.figure.negatives.extend(found)
+        draw_lane_rows(ctx, rows, group_x[g], y0, strips_w, lanes[g][0], title_x=x0 if g == 0 else None)
     right_align = rng.random() < 0.6
     unit = "kDa" if rng.random() < 0.7 else "KD"
     for s in range(n_strips):
         sy = y0 + header_h + s * (strip_h + gap)
         nh, nw = text.text_size(names[s], face, size)
         nx = x0 + name_w - nw - size // 3 if right_align else x0
-        text.draw(canvas, names[s], sy + (strip_h - nh) // 2, nx, face, size)
+        ctx.write(names[s], sy + (strip_h - nh) // 2, nx, face, size)
         for g in range(n_groups):
             centres, half = lanes[g]
             panel = render_strip(rng, strip_h, strips_w, style, centres, half, uniform=s == control)
@@ -203,8 +208,15 @@ def blot_block(ctx: Context, rect: Rect, n_lanes: int, n_groups: int, n_strips: 
         if sizes_w:
             label = f"{int(rng.integers(10, 180))} {unit}" if unit == "kDa" else f"{int(rng.integers(10, 180))}{unit}"
             kh, _ = text.text_size(label, face, size)
-            text.draw(canvas, label, sy + (strip_h - kh) // 2, x1 - sizes_w + size // 3, face, size)
+            ctx.write(label, sy + (strip_h - kh) // 2, x1 - sizes_w + size // 3, face, size)
     return n_strips * n_groups
+
+
+def _fit_names(row: LaneRow, pitch: float, face: str, size: int) -> LaneRow:
+    """Lane names written level must fit their lane; otherwise they are slanted (as journals do)."""
+    if row.kind != "names" or row.angle or max(text.text_size(n, face, size)[1] for n in row.labels) < 0.95 * pitch:
+        return row
+    return LaneRow(row.kind, row.labels, row.title, angle=45 if pitch >= size else 90)
 
 
 def micro_grid(
@@ -220,7 +232,17 @@ def micro_grid(
         col_names = [str(n) for n in rng.choice(stains, size=cols - 1, replace=False)] + ["Merge"]
     else:
         col_names = [str(n) for n in rng.choice(text.CONDITIONS, size=cols, replace=False)]
-    header_h = int(size * 1.6) if headers else 0
+    bold = rng.random() < 0.35
+    header_face = ctx.text.bold_face if bold else face
+    two_lines = headers and not split and rng.random() < 0.3  # "Normal / Male" style two-word headers
+    if two_lines:
+        col_names = [
+            f"{n}\n{m}"
+            for n, m in zip(
+                col_names, rng.choice(["Male", "Female", "24 h", "48 h", "Day 7", "Day 14"], cols), strict=True
+            )
+        ]
+    header_h = int(size * (3.0 if two_lines else 1.6)) if headers else 0
     vertical_rows = row_labels and rng.random() < 0.35
     if row_labels and vertical_rows:
         label_w = size * 2
@@ -238,23 +260,28 @@ def micro_grid(
     row_family = [family] * rows
     if not split and rng.random() < 0.2:
         row_family = [str(rng.choice(list(MICROSCOPY))) for _ in range(rows)]
+    # one experiment per grid (one tissue per row for histology): panels look alike without being copies
+    grid_look = {f: LOOKS[f](rng) for f in sorted(set(row_family))}  # sorted: set order varies by process
+    row_look = [LOOKS[f](rng) if f == "histology" else grid_look[f] for f in row_family]
     gx0 = x0 + label_w
     for c, name in enumerate(col_names if headers else []):
-        th, tw = text.text_size(name, face, size)
         colour = _stain_colour(name) if split else (0, 0, 0)
-        text.draw(canvas, name, y0, gx0 + c * (pw + gap) + (pw - tw) // 2, face, size, colour)
+        for line_no, line in enumerate(name.split("\n")):
+            th, tw = text.text_size(line, header_face, size)
+            yy = y0 + int(line_no * size * 1.3)
+            ctx.write(line, yy, gx0 + c * (pw + gap) + (pw - tw) // 2, header_face, size, colour)
     bars: list[Box] = []
     for r in range(rows):
         py = y0 + header_h + r * (ph + gap)
         if row_labels:
             angle = 90 if vertical_rows else 0
             th, tw = text.text_size(row_names[r], face, size, angle)
-            text.draw(canvas, row_names[r], py + (ph - th) // 2, x0 + max(0, (label_w - tw) // 2), face, size,
+            ctx.write(row_names[r], py + (ph - th) // 2, x0 + max(0, (label_w - tw) // 2), face, size,
                       angle=angle)  # fmt: skip
-        panels = _channel_panels(rng, ph, pw, cols - 1) if split else None
+        panels = _channel_panels(rng, ph, pw, cols - 1, grid_look.get("fluorescence")) if split else None
         for c in range(cols):
             px = gx0 + c * (pw + gap)
-            panel = panels[c] if panels else render_image(ctx, row_family[r], ph, pw)
+            panel = panels[c] if panels else render_image(ctx, row_family[r], ph, pw, row_look[r])
             placed = ctx.figure.place(panel, py, px)
             if ctx.borders:
                 frame(canvas, placed.box)
@@ -277,10 +304,12 @@ def _stain_colour(name: str) -> tuple[int, int, int]:
     return {"DAPI": blue, "Hoechst": blue, "TUNEL": green, "GFP": green, "EdU": green, "PI": red}.get(name, (0, 0, 0))
 
 
-def _channel_panels(rng: np.random.Generator, h: int, w: int, n_channels: int) -> list[Panel]:
+def _channel_panels(rng: np.random.Generator, h: int, w: int, n_channels: int, look: dict | None) -> list[Panel]:
     """Each fluorescence channel alone, then their merge (genuinely the same content)."""
-    channels, _ = fluorescence_channels(rng, h, w, n_channels)
-    style = fluorescence_style(rng, n_channels)
+    if look is None or look["n_channels"] != n_channels:
+        look = fluorescence_look(rng, n_channels)
+    channels, _ = fluorescence_channels(rng, h, w, n_channels, look)
+    style = look
     panels = []
     for i in range(n_channels):
         rgb = colourise([channels[i]], [style["colours"][i]], style["background"], style["gain"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -35,7 +36,7 @@ class Case:
     transparent_white: bool = False  # RGBA files: alpha 0 on pure-white paper (else alpha 255 everywhere)
     family: str = ""  # the forged panel's family, else the family covering the most panel area
 
-    @property
+    @cached_property
     def masks(self) -> np.ndarray | None:
         """``(N, H, W)`` uint8 ground truth, one channel per operation (``None`` when not forged)."""
         if self.forged is None:
@@ -71,13 +72,15 @@ def _mode(rng: np.random.Generator, gray: bool, config: SynthConfig) -> str:
 def make_case(config: SynthConfig, split: str, index: int) -> Case:
     """Generate case ``index`` of ``split``; a pure function of (config, split, index)."""
     rng = case_rng(config.seed, split, index)
-    compound = bool(rng.random() < config.compound_frac[split])
-    # golden-ratio sequence: the forged share of any run of test indices stays close to test_forged_frac
-    forged_wanted = split != "test" or (index * 0.6180339887498949) % 1.0 < config.test_forged_frac
+    # Weyl sequences (two different irrationals): the compound and forged shares of any run of indices stay
+    # close to their targets, and the two choices are not tied to each other
+    compound = bool(_weyl(index, 0.41421356237309515) < config.compound_frac[split])
+    forged_wanted = split != "test" or _weyl(index, 0.6180339887498949) < config.test_forged_frac
     jpeg = config.jpeg
     for _ in range(10):  # a figure with no room for a copy is redrawn (same RNG stream: still deterministic)
         figure = compose(rng, config, compound)
         figure.image, base_q = _maybe_jpeg(rng, figure.image, jpeg["base_prob"], jpeg["quality"], figure.gray)
+        figure.keep_true_negatives()
         if not forged_wanted:
             break
         try:
@@ -123,3 +126,7 @@ def _main_family(figure) -> str:
     for panel in figure.panels:
         area[panel.family] = area.get(panel.family, 0) + panel.height * panel.width
     return max(area, key=area.get) if area else ""
+
+
+def _weyl(index: int, alpha: float) -> float:
+    return (index * alpha) % 1.0

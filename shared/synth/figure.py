@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]  # y0, x0, y1, x1 (half-open), in the coordinates of the owning image
@@ -98,6 +99,33 @@ class Figure:
         self.panels.append(placed)
         self.negatives.extend(n.shifted(y, x) for n in panel.negatives)
         return placed
+
+    def crop(self, y0: int, x0: int, y1: int, x1: int) -> None:
+        """Keep ``[y0:y1, x0:x1]``; every recorded box moves with the pixels (panels must lie inside)."""
+        self.image = np.ascontiguousarray(self.image[y0:y1, x0:x1])
+        self.panels = [
+            PlacedPanel(p.family, shift_box(p.box, -y0, -x0), [o.shifted(-y0, -x0) for o in p.objects])
+            for p in self.panels
+        ]
+        self.negatives = [n.shifted(-y0, -x0) for n in self.negatives]
+
+    def keep_true_negatives(self, tolerance: float = 8.0) -> None:
+        """Drop recorded repeats that later drawing or compression broke; only true repeats are claimed."""
+        self.negatives = [
+            n for n in self.negatives if n.boxes is None or still_repeated(self.image, n.boxes, tolerance)
+        ]
+
+
+def still_repeated(image: np.ndarray, boxes, tolerance: float = 8.0) -> bool:
+    """Whether two same-sized boxes hold near-identical content (up to grain: compared after a light blur)."""
+    (a0, a1, a2, a3), (b0, b1, b2, b3) = boxes
+    if (a2 - a0, a3 - a1) != (b2 - b0, b3 - b1) or a2 <= a0 or a3 <= a1:
+        return False
+    if min(a0, a1, b0, b1) < 0 or max(a2, b2) > image.shape[0] or max(a3, b3) > image.shape[1]:
+        return False
+    crop_a = cv2.GaussianBlur(image[a0:a2, a1:a3].astype(np.float32), (0, 0), 1.5)
+    crop_b = cv2.GaussianBlur(image[b0:b2, b1:b3].astype(np.float32), (0, 0), 1.5)
+    return float(np.abs(crop_a - crop_b).mean()) <= tolerance
 
 
 def shift_box(box: Box, dy: int, dx: int) -> Box:

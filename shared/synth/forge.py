@@ -33,6 +33,7 @@ class Copy:
     geometric: str
     photometric: list[str]
     dst_panel: int
+    params: dict = field(default_factory=dict)  # angle/scale of a warp, or the size a whole panel was resized to
 
     @property
     def exact(self) -> bool:
@@ -235,10 +236,19 @@ def _grow(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def sample_warp(rng: np.random.Generator, name: str) -> dict[str, float]:
+    """Parameters of a resampling transform: ``rotate`` 3–25° either way, ``scale`` 0.8–1.25 (log-uniform)."""
+    if name == "rotate":
+        return {"angle": float(rng.uniform(3, 25)) * (1 if rng.random() < 0.5 else -1), "scale": 1.0}
+    if name == "scale":
+        return {"angle": 0.0, "scale": float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))}
+    return {}
+
+
 def geometric_transform(
-    patch: np.ndarray, mask: np.ndarray, name: str, rng: np.random.Generator | None = None
+    patch: np.ndarray, mask: np.ndarray, name: str, angle: float = 0.0, scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a named geometric transform to a patch and its mask (exact ones use pure index operations)."""
+    """Apply a named geometric transform to a patch and its mask (exact ones are pure index operations)."""
     if name == "translate":
         return patch, mask
     if name == "hflip":
@@ -248,16 +258,9 @@ def geometric_transform(
     if name in ("rot90", "rot180", "rot270"):
         k = {"rot90": 1, "rot180": 2, "rot270": 3}[name]
         return np.rot90(patch, k), np.rot90(mask, k)
-    if rng is None:
-        raise ValueError(f"transform {name!r} needs an rng")
-    if name == "rotate":
-        angle = float(rng.uniform(3, 25)) * (1 if rng.random() < 0.5 else -1)
-        scale = 1.0
-    elif name == "scale":
-        angle, scale = 0.0, float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
-    else:
-        raise ValueError(f"unknown transform {name!r}")
-    return _warp(patch, mask, angle, scale)
+    if name in ("rotate", "scale"):
+        return _warp(patch, mask, angle, scale)
+    raise ValueError(f"unknown transform {name!r}")
 
 
 def _warp(patch: np.ndarray, mask: np.ndarray, angle: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +314,8 @@ def _place_copy(
     kind: str,
 ) -> Copy | None:
     geometric = "translate" if relaxed else pick(rng, config.transforms)
-    t_patch, t_mask = geometric_transform(patch, shape_mask, geometric, rng)
+    params = sample_warp(rng, geometric)
+    t_patch, t_mask = geometric_transform(patch, shape_mask, geometric, **params)
     photometric: list[str] = []
     if not relaxed and rng.random() < config.photometric_prob:
         t_patch, photometric = photometric_transform(rng, t_patch, figure.gray)
@@ -337,7 +341,7 @@ def _place_copy(
         if change < config.min_visible_change and not relaxed:
             continue
         current[t_mask] = t_patch[t_mask]
-        return Copy(_full(t_mask, box, (h, w)), box, geometric, photometric, dst_index)
+        return Copy(_full(t_mask, box, (h, w)), box, geometric, photometric, dst_index, params)
     return None
 
 
@@ -379,7 +383,10 @@ def _panel_operation(
                 continue
             t_patch = cv2.resize(np.ascontiguousarray(t_patch), (dst.width, dst.height), interpolation=cv2.INTER_LINEAR)
             t_mask = np.ones((dst.height, dst.width), bool)
+            params = {"resize": (dst.height, dst.width), "before": geometric}
             geometric = "scale"
+        else:
+            params = {}
         th, tw = t_mask.shape
         if th > dst.height or tw > dst.width:
             continue
@@ -396,7 +403,7 @@ def _panel_operation(
         if np.abs(_gray(current) - _gray(t_patch)).mean() < config.min_visible_change:
             continue
         image[y : y + th, x : x + tw] = t_patch
-        op.copies.append(Copy(full, box, geometric, [], dst_index))
+        op.copies.append(Copy(full, box, geometric, [], dst_index, params))
         blocked |= _grow(full)
     if not op.copies:
         return None

@@ -58,7 +58,7 @@ def compose_single(rng: np.random.Generator, config: SynthConfig) -> Figure | No
     ctx = Context(rng, figure, text_style, letter_face, letter_size, letters, gutter=4, borders=False)
     labelled = rng.random() < 0.35
     if family == "blot":
-        if labelled and h >= 6 * text_style.size:
+        if labelled and h >= 10 * text_style.size:
             plan = plan_block(ctx, config, "blot", budget=6)
             if blot_block(ctx, (0, 0, h, w), **plan.spec) == 0:
                 return None
@@ -105,7 +105,9 @@ def compose_compound(rng: np.random.Generator, config: SynthConfig) -> Figure | 
         items, budget = _plan_row(ctx, config, budget, usable / row_goal)
         aspects = [_stack_aspect(item) for item in items]
         gaps = col_gap * (len(items) - 1)
-        row_h = min((usable - gaps) / sum(aspects), config.max_side - margin - y, row_goal * 1.3)
+        readable = max(sum(p.min_height for p in item) for item in items)  # stacked blocks add up
+        cap = max(row_goal * 1.3, readable)
+        row_h = min((usable - gaps) / sum(aspects), config.max_side - margin - y, cap)
         if row_h < 5 * text_style.size:
             break
         widths = [int(a * row_h) for a in aspects]
@@ -155,12 +157,18 @@ def _render_stack(ctx: Context, config: SynthConfig, item: list[Plan], rect, row
 
 
 def _crop(figure: Figure, margin: int, config: SynthConfig) -> Figure:
-    """Trim empty paper at the right and bottom (keeping ``margin``), never below ``min_side``."""
-    ink = (figure.image < 250).any(axis=2)
+    """Trim empty paper around the content (keeping ``margin``), never below ``min_side``."""
+    image = figure.image
+    ink = np.minimum(np.minimum(image[:, :, 0], image[:, :, 1]), image[:, :, 2]) < 250
     rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    top = min([int(rows[0])] + [p.box[0] for p in figure.panels])
+    left = min([int(cols[0])] + [p.box[1] for p in figure.panels])
     bottom = max([int(rows[-1]) + 1] + [p.box[2] for p in figure.panels])
     right = max([int(cols[-1]) + 1] + [p.box[3] for p in figure.panels])
-    h = max(config.min_side, min(figure.image.shape[0], bottom + margin))
-    w = max(config.min_side, min(figure.image.shape[1], right + margin))
-    figure.image = np.ascontiguousarray(figure.image[:h, :w])
+    full_h, full_w = figure.image.shape[:2]
+    y0, x0 = max(0, top - margin), max(0, left - margin)
+    y1 = min(full_h, max(bottom + margin, y0 + config.min_side))
+    x1 = min(full_w, max(right + margin, x0 + config.min_side))
+    y0, x0 = max(0, min(y0, y1 - config.min_side)), max(0, min(x0, x1 - config.min_side))
+    figure.crop(y0, x0, y1, x1)
     return figure

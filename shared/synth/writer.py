@@ -25,7 +25,12 @@ from shared.synth.config import SynthConfig
 
 log = logging.getLogger(__name__)
 
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]  # fast, fixed
+# fixed settings (byte-identical reruns), chosen for speed: deflate level 1, SUB filter, run-length strategy
+PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1,
+    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
+    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+]  # fmt: skip
 OUTPUTS = (
     "train_images",
     "train_masks",
@@ -178,9 +183,9 @@ def _run(config: SynthConfig, root: Path, tasks: list[Task], workers: int) -> It
         for task in tasks:
             yield write_case(config, root, task)
         return
-    # never fork: a parent that already runs OpenMP/BLAS/OpenCV threads (e.g. after LightGBM or torch)
-    # can leave a forked child waiting forever on a lock copied in its held state
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    # forkserver/spawn: forking a parent whose OpenCV thread pool has run can deadlock the children
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers) as pool:
         yield from pool.imap(_Worker(config, root), tasks, chunksize=1)
 
 

@@ -171,7 +171,7 @@ def _template(rng: np.random.Generator, sigma: float, style: BlotStyle) -> dict[
         "sigma_top": sigma * asym,
         "sigma_bottom": sigma / asym,
         "amplitude": float(rng.uniform(0.6, 2.2)),
-        "curvature": float(rng.uniform(-0.6, 0.9)),
+        "curvature": float(rng.uniform(-0.35, 0.6)),
         "tilt": float(rng.uniform(-0.2, 0.2)),
         "smear": float(style.smear * rng.uniform(0.0, 1.0)),
         "smear_len": sigma * float(rng.uniform(1.0, 4.0)),
@@ -183,7 +183,7 @@ def _jitter(rng: np.random.Generator, template: dict[str, float]) -> dict[str, f
     out = dict(template)
     for key in ("sigma_top", "sigma_bottom", "smear_len"):
         out[key] = template[key] * float(rng.uniform(0.8, 1.25))
-    out["curvature"] = template["curvature"] + float(rng.uniform(-0.3, 0.3))
+    out["curvature"] = template["curvature"] + float(rng.uniform(-0.15, 0.15))
     out["tilt"] = template["tilt"] + float(rng.uniform(-0.1, 0.1))
     out["smear"] = template["smear"] * float(rng.uniform(0.5, 1.5))
     return out

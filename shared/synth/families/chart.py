@@ -100,7 +100,11 @@ def render_chart(rng: np.random.Generator, h: int, w: int, style: TextStyle, gra
                 continue
             name = str(rng.choice(text.CONDITIONS)) if rng.random() < 0.7 else f"{g + 1}"
             tw = text.text_size(name, style.face, size)[1]
-            labels.append((name, y1 + tick + 2, int(x0 + slot * (g + 0.5) - tw / 2), 0))
+            if tw > 0.95 * slot:  # never let group names run into each other
+                name = f"{g + 1}"
+                tw = text.text_size(name, style.face, size)[1]
+            if tw <= 0.95 * slot:
+                labels.append((name, y1 + tick + 2, int(x0 + slot * (g + 0.5) - tw / 2), 0))
         for r in range(sign_rows):
             title = str(rng.choice(["LPS", "DEX", "siRNA", "Rapa", "TNF-α", "Dox"]))
             _th, tw = text.text_size(title, style.face, size)
@@ -130,6 +134,8 @@ def render_chart(rng: np.random.Generator, h: int, w: int, style: TextStyle, gra
     if rng.random() < 0.2:
         draw.line([(x0, y0), (x1, y0)], fill=(0, 0, 0), width=line_w)
         draw.line([(x1, y0), (x1, y1)], fill=(0, 0, 0), width=line_w)
+    if n_series >= 2 and rng.random() < 0.7:
+        _legend(rng, draw, labels, fills, kind, (x0, y0, x1, y1), size)
     canvas = np.asarray(image).copy()
     for label_text, ly, lx, angle in labels:
         text.draw(canvas, label_text, ly, lx, style.face, size, angle=angle)
@@ -151,6 +157,27 @@ def _series_fills(rng: np.random.Generator, n: int, gray: bool) -> list[dict]:
             c = COLOURS[s % len(COLOURS)]
             fills.append({"fill": c, "edge": (0, 0, 0), "hatch": False})
     return fills
+
+
+def _legend(rng, draw, labels, fills, kind: str, plot, size: int) -> None:
+    """Series names with their swatch or marker in the plot's top-right corner."""
+    x0, y0, x1, _ = plot
+    names = [str(n) for n in rng.choice(text.CONDITIONS, size=len(fills), replace=False)]
+    swatch = max(6, int(size * 0.8))
+    width = max(text.text_size(n, "sans", size)[1] for n in names) + swatch * 2 + 6
+    lx, ly = x1 - width, y0 + 2
+    if lx < x0 + (x1 - x0) // 3:
+        return
+    for s, (name, fill) in enumerate(zip(names, fills, strict=True)):
+        yy = ly + int(s * size * 1.3)
+        if kind == "bar":
+            _bar(draw, (lx, yy + 2, lx + swatch, yy + 2 + swatch), fill, 1)
+        else:
+            draw.line(
+                [(lx - 2, yy + swatch // 2 + 2), (lx + swatch + 2, yy + swatch // 2 + 2)], fill=fill["edge"], width=2
+            )
+            _marker(draw, lx + swatch // 2, yy + swatch // 2 + 2, max(3, size // 4), s, fill["edge"])
+        labels.append((name, yy, lx + swatch + 6, 0))
 
 
 def _bar(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], fill: dict, line_w: int) -> None:

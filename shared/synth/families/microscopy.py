@@ -1,9 +1,7 @@
-"""Microscopy panels: fluorescence, histology (H&E, IHC), bright-field, electron microscopy.
+"""Fluorescence and electron-microscopy panels, and the cell helpers other families share.
 
-Stained tissue uses Beer–Lambert colour mixing with standard stain optical-density vectors (Ruifrok &
-Johnston), so hues and saturation behave like real slides. Dense nuclei come from thresholded
-band-limited noise (fast); a few dozen explicit cells are drawn as ellipses and returned as objects a
-forger can duplicate. Photographs shipped with scikit-image (cells, IHC, retina) serve as extra sources.
+Cells are ellipses (position, radii, angle); a few dozen per panel are returned as objects a forger
+can duplicate. Fluorescence mixes 1–3 channel maps additively in their display colours.
 """
 
 from __future__ import annotations
@@ -11,13 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from shared.synth.families.tissue import cell_walls, voronoi
 from shared.synth.figure import Negative, Obj, Panel
-from shared.synth.textures import fibres, grain, smooth_noise, source_crop, to_uint8
-
-# Optical density per unit stain for R, G, B (normalised).
-HEMATOXYLIN = np.array([0.65, 0.70, 0.29], np.float32)
-EOSIN = np.array([0.07, 0.99, 0.11], np.float32)
-DAB = np.array([0.27, 0.57, 0.78], np.float32)
+from shared.synth.textures import fibres, grain, smooth_noise, to_uint8
 
 FLUO_COLOURS = {
     "blue": (0.25, 0.45, 1.0),
@@ -30,7 +24,7 @@ FLUO_COLOURS = {
 }
 
 
-def _cells(rng: np.random.Generator, h: int, w: int, radius: float, count: int, clustered: bool) -> np.ndarray:
+def random_cells(rng: np.random.Generator, h: int, w: int, radius: float, count: int, clustered: bool) -> np.ndarray:
     """``(count, 5)`` rows of ``cy, cx, ry, rx, angle``."""
     if clustered and count > 6:
         n_clusters = max(1, count // int(rng.integers(5, 20)))
@@ -50,7 +44,8 @@ def _draw_ellipses(canvas: np.ndarray, cells: np.ndarray, values: np.ndarray, sc
         cv2.ellipse(canvas, (int(cx), int(cy)), axes, float(angle), 0, 360, float(value), -1, cv2.LINE_AA)
 
 
-def _cell_objects(cells: np.ndarray, h: int, w: int, scale: float, kind: str, limit: int) -> list[Obj]:
+def cell_objects(cells: np.ndarray, h: int, w: int, kind: str, limit: int, scale: float = 1.0) -> list[Obj]:
+    """Whole cells (ellipse masks) inside the panel, for copy-move of objects."""
     objects = []
     for cy, cx, ry, rx, angle in cells[:limit]:
         r = int(np.ceil(max(ry, rx) * scale)) + 2
@@ -64,19 +59,23 @@ def _cell_objects(cells: np.ndarray, h: int, w: int, scale: float, kind: str, li
     return objects
 
 
-def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: int) -> tuple[list[np.ndarray], list]:
+def fluorescence_channels(
+    rng: np.random.Generator, h: int, w: int, n_channels: int, look: dict | None = None
+) -> tuple[list[np.ndarray], list]:
     """Channel intensity maps in [0, 1] (nuclei first) and the explicit cells (for objects)."""
-    radius = max(2.5, min(h, w) * float(rng.uniform(0.012, 0.05)))
-    density = float(rng.uniform(0.04, 0.35))
+    look = look or {}
+    radius = max(2.5, min(h, w) * look.get("radius", float(rng.uniform(0.012, 0.05))))
+    density = look.get("density", float(rng.uniform(0.04, 0.35))) * float(rng.uniform(0.7, 1.3))
     count = int(np.clip(density * h * w / (np.pi * radius**2), 3, 1500))
-    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
+    cells = random_cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
     nuclei = np.zeros((h, w), np.float32)
     _draw_ellipses(nuclei, cells, rng.uniform(0.35, 1.0, count))
     chromatin = 0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2.5))
     nuclei = cv2.GaussianBlur(nuclei * chromatin, (0, 0), max(0.6, radius * 0.12))
     channels = [nuclei]
+    kinds = look.get("kinds") or fluorescence_kinds(rng, n_channels)
     for c in range(1, n_channels):
-        kind = rng.choice(["cytoplasm", "filaments", "puncta"] if c == 1 else ["cytoplasm", "puncta"])
+        kind = kinds[c - 1]
         chan = np.zeros((h, w), np.float32)
         positive = rng.random(count) < float(rng.uniform(0.1, 1.0))
         if kind == "cytoplasm":
@@ -84,10 +83,16 @@ def fluorescence_channels(rng: np.random.Generator, h: int, w: int, n_channels: 
             chan *= 0.5 + 0.5 * smooth_noise(rng, h, w, cell=max(2.0, radius / 1.5), octaves=2)
             chan = cv2.GaussianBlur(chan, (0, 0), max(0.8, radius * 0.3))
         elif kind == "filaments":
-            tex = fibres(rng, h, w, scale=max(2.0, radius / 2), angle=float(rng.uniform(0, 180)))
+            # stress fibres: two crossing streak fields, each confined to the spread cell bodies
+            angle = float(rng.uniform(0, 180))
+            tex = np.maximum(
+                fibres(rng, h, w, scale=max(2.0, radius / 3), angle=angle),
+                fibres(rng, h, w, scale=max(2.0, radius / 3), angle=angle + float(rng.uniform(40, 90))),
+            )
             cover = np.zeros((h, w), np.float32)
-            _draw_ellipses(cover, cells, np.ones(count), scale=2.8)
-            chan = np.clip((tex - 0.45) * 3.0, 0, 1) * cv2.GaussianBlur(cover, (0, 0), radius)
+            _draw_ellipses(cover, cells[positive], np.ones(int(positive.sum())), scale=2.4)
+            cover = cv2.GaussianBlur(cover, (0, 0), max(1.0, radius * 0.3))
+            chan = np.clip((tex - 0.55) * 3.0, 0, 1) * cover + 0.15 * cover
         else:
             n_dots = int(np.clip(count * rng.uniform(1, 8), 5, 4000))
             pos = cells[rng.integers(0, count, n_dots), :2] + rng.normal(0, radius * 1.5, (n_dots, 2))
@@ -108,6 +113,24 @@ def colourise(channels: list[np.ndarray], colours: list[str], background: float,
     return np.clip(rgb, 0, 1)
 
 
+def fluorescence_kinds(rng: np.random.Generator, n_channels: int) -> list[str]:
+    """What each non-nuclear channel stains."""
+    options = [["cytoplasm", "filaments", "puncta"], ["cytoplasm", "puncta"]]
+    return [str(rng.choice(options[min(c, 1)])) for c in range(n_channels - 1)]
+
+
+def fluorescence_look(rng: np.random.Generator, n_channels: int | None = None) -> dict:
+    """Stain, colours, magnification and density shared by the panels of one experiment."""
+    n = n_channels or int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
+    return {
+        "n_channels": n,
+        "radius": float(rng.uniform(0.012, 0.05)),
+        "density": float(rng.uniform(0.04, 0.35)),
+        "kinds": fluorescence_kinds(rng, n),
+        **fluorescence_style(rng, n),
+    }
+
+
 def fluorescence_style(rng: np.random.Generator, n_channels: int) -> dict:
     palette = [["blue"], ["blue", "green"], ["blue", "red"], ["blue", "green", "red"], ["blue", "magenta", "green"]]
     options = [p for p in palette if len(p) == n_channels] or [["blue", "green", "red"][:n_channels]]
@@ -117,111 +140,72 @@ def fluorescence_style(rng: np.random.Generator, n_channels: int) -> dict:
     return {"colours": colours, "background": float(rng.uniform(0.0, 0.06)), "gain": float(rng.uniform(0.7, 1.2))}
 
 
-def render_fluorescence(rng: np.random.Generator, h: int, w: int) -> Panel:
-    n_channels = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
-    channels, cells = fluorescence_channels(rng, h, w, n_channels)
-    style = fluorescence_style(rng, n_channels)
-    rgb = colourise(channels, style["colours"], style["background"], style["gain"])
+def render_fluorescence(rng: np.random.Generator, h: int, w: int, look: dict | None = None) -> Panel:
+    look = look or fluorescence_look(rng)
+    channels, cells = fluorescence_channels(rng, h, w, look["n_channels"], look)
+    rgb = colourise(channels, look["colours"], look["background"], look["gain"])
     rgb = rgb + grain(rng, h, w, float(rng.uniform(0.005, 0.03)), channels=3)
-    radius_scale = 1.0
-    return Panel(to_uint8(rgb * 255), "fluorescence", _cell_objects(cells, h, w, radius_scale, "cell", 40))
+    return Panel(to_uint8(rgb * 255), "fluorescence", cell_objects(cells, h, w, "cell", 40))
 
 
-def render_histology(rng: np.random.Generator, h: int, w: int) -> Panel:
-    """H&E (or IHC with DAB) tissue: stroma, fibres, lumens, nuclei; 30 % crops of scikit-image's IHC sample."""
-    ihc = rng.random() < 0.35
-    zoom = float(rng.uniform(0.6, 2.5))  # magnification: bigger nuclei, fewer of them
-    radius = max(1.8, 3.2 * zoom * min(h, w) / 400)
-    tissue = smooth_noise(rng, h, w, cell=max(8.0, min(h, w) * float(rng.uniform(0.1, 0.4))), octaves=3)
-    lumen_cut = float(rng.uniform(0.0, 0.45))
-    holes = smooth_noise(rng, h, w, cell=max(6.0, radius * float(rng.uniform(4, 14))), octaves=2)
-    solid = np.clip((holes - lumen_cut) * 8.0, 0, 1) if lumen_cut > 0.05 else np.ones((h, w), np.float32)
-    streak = fibres(rng, h, w, scale=max(2.0, radius * 1.5), angle=float(rng.uniform(0, 180)))
-    eosin = solid * (0.35 + 0.45 * tissue) * (0.65 + 0.35 * streak) * float(rng.uniform(0.5, 1.1))
-    # dense nuclei: blobs of band-limited noise; density varies across the section
-    blob = smooth_noise(rng, h, w, cell=max(1.5, radius * 1.8))
-    density = float(rng.uniform(0.06, 0.3))
-    cut = 1.0 - density * (0.5 + tissue)
-    nuclei = np.clip((blob - cut) * 12.0, 0, 1) * solid
-    cells = _cells(rng, h, w, radius * 1.1, int(np.clip(h * w / (radius**2 * 120), 5, 60)), clustered=False)
-    explicit = np.zeros((h, w), np.float32)
-    _draw_ellipses(explicit, cells, rng.uniform(0.8, 1.0, len(cells)))
-    nuclei = np.maximum(nuclei, explicit)
-    nuclei = cv2.GaussianBlur(nuclei, (0, 0), 0.6) * (0.7 + 0.3 * smooth_noise(rng, h, w, cell=max(1.5, radius / 2)))
-    hema = nuclei * float(rng.uniform(0.8, 1.5)) + 0.06 * solid
-    od = hema[:, :, None] * HEMATOXYLIN
-    if ihc:
-        positive = np.clip((smooth_noise(rng, h, w, cell=max(6.0, radius * 6)) - rng.uniform(0.4, 0.75)) * 6, 0, 1)
-        dab = positive * (0.4 * eosin + 0.8 * cv2.GaussianBlur(nuclei, (0, 0), radius)) * float(rng.uniform(0.6, 1.6))
-        od = od + dab[:, :, None] * DAB + 0.25 * eosin[:, :, None] * EOSIN * 0.3
-    else:
-        od = od + eosin[:, :, None] * EOSIN
-    light = float(rng.uniform(0.88, 1.0)) - 0.08 * _vignette(h, w) * float(rng.uniform(0, 1))
-    tint = np.asarray([1.0, float(rng.uniform(0.93, 1.0)), float(rng.uniform(0.88, 1.0))], np.float32)
-    rgb = light[:, :, None] * tint * np.exp(-od * float(rng.uniform(1.0, 1.8)))
-    rgb = cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.3, 0.9)))
-    rgb += grain(rng, h, w, float(rng.uniform(0.004, 0.015)), channels=3)
-    return Panel(to_uint8(rgb * 255), "histology", _cell_objects(cells, h, w, 1.0, "cell", 40))
+def em_look(rng: np.random.Generator) -> dict:
+    return {"base": float(rng.uniform(0.5, 0.78)), "grain": float(rng.uniform(0.02, 0.05))}
 
 
-def render_brightfield(rng: np.random.Generator, h: int, w: int, allow_sources: set[str] | None = None) -> Panel:
-    """Bright-field: phase-contrast cultured cells, or a scikit-image photograph (cell, IHC, retina)."""
-    allowed = [s for s in ("cell", "ihc", "retina") if allow_sources is None or s in allow_sources]
-    if allowed and rng.random() < 0.45:
-        name = allowed[int(rng.integers(0, len(allowed)))]
-        if allow_sources is not None:
-            allow_sources.discard(name)
-        image = source_crop(rng, name, h, w).astype(np.float32)
-        gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-15, 15)
-        image = image * gain + bias + grain(rng, h, w, float(rng.uniform(0.5, 3.0)), channels=3)
-        return Panel(to_uint8(image), "brightfield")
-    radius = max(3.0, min(h, w) * float(rng.uniform(0.015, 0.05)))
-    count = int(np.clip(float(rng.uniform(0.03, 0.25)) * h * w / (np.pi * radius**2 * 4), 3, 600))
-    cells = _cells(rng, h, w, radius, count, clustered=rng.random() < 0.5)
-    cells[:, 2] *= rng.uniform(1.0, 3.0, count)  # elongated
-    body = np.zeros((h, w), np.float32)
-    _draw_ellipses(body, cells, np.ones(count))
-    halo = cv2.GaussianBlur(cv2.dilate(body, np.ones((5, 5), np.uint8)) - body, (0, 0), max(1.0, radius * 0.15))
-    inner = body * (0.6 + 0.4 * smooth_noise(rng, h, w, cell=max(2.0, radius / 2)))
-    base = float(rng.uniform(0.45, 0.75))
-    level = base + 0.06 * (smooth_noise(rng, h, w, cell=max(10.0, min(h, w) / 3)) - 0.5)
-    level = level - 0.25 * cv2.GaussianBlur(inner, (0, 0), 1.0) + 0.35 * halo
-    level += grain(rng, h, w, float(rng.uniform(0.005, 0.02)))
-    rgb = np.repeat(level[:, :, None], 3, axis=2)
-    if rng.random() < 0.4:
-        rgb *= np.asarray([1.0, float(rng.uniform(0.95, 1.0)), float(rng.uniform(0.8, 0.95))], np.float32)
-    return Panel(to_uint8(rgb * 255), "brightfield", _cell_objects(cells, h, w, 1.0, "cell", 40))
-
-
-def render_em(rng: np.random.Generator, h: int, w: int) -> Panel:
-    """Transmission-EM-like gray texture: membranes, vesicles, mitochondria with cristae, heavy grain."""
+def render_em(rng: np.random.Generator, h: int, w: int, look: dict | None = None) -> Panel:
+    """Transmission-EM-like gray section: cell membranes, a nucleus, mitochondria with cristae, vesicles, grain."""
+    look = look or em_look(rng)
     scale = min(h, w)
-    base = float(rng.uniform(0.45, 0.75)) + 0.18 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
-    field = smooth_noise(rng, h, w, cell=max(6.0, scale * float(rng.uniform(0.08, 0.25))), octaves=2)
-    membranes = np.zeros((h, w), np.float32)
-    for level in rng.uniform(0.3, 0.7, int(rng.integers(1, 4))):
-        membranes += np.exp(-(((field - level) / 0.012) ** 2))
-    organelles = np.zeros((h, w), np.float32)
-    radius = max(3.0, scale * float(rng.uniform(0.02, 0.06)))
-    count = int(np.clip(h * w / (radius**2 * float(rng.uniform(30, 120))), 3, 300))
-    cells = _cells(rng, h, w, radius, count, clustered=False)
-    cells[:, 2] *= rng.uniform(1.0, 2.2, count)
+    base = look["base"] + 0.12 * (smooth_noise(rng, h, w, cell=max(8.0, scale / 6), octaves=3) - 0.5)
+    cytoplasm = 0.06 * (smooth_noise(rng, h, w, cell=max(1.5, scale / 150)) - 0.5)
+    cell = scale * float(rng.uniform(0.15, 0.5))
+    seeds, labels, _ = voronoi(rng, h, w, cell, warp=0.3)
+    membranes = cv2.GaussianBlur(cv2.dilate(cell_walls(labels), np.ones((2, 2), np.uint8)), (0, 0), 0.8)
+    field = smooth_noise(rng, h, w, cell=max(6.0, scale * float(rng.uniform(0.05, 0.15))), octaves=2)
+    reticulum = np.zeros((h, w), np.float32)  # ER-like meandering membranes inside the cells
+    for level in rng.uniform(0.3, 0.7, int(rng.integers(0, 4))):
+        reticulum += np.exp(-(((field - level) / 0.01) ** 2))
+    darker = np.zeros((h, w), np.float32)
+    if rng.random() < 0.6:  # a nucleus: paler round region with heterochromatin along its envelope
+        k = int(rng.integers(0, len(seeds)))
+        r = float(cell * rng.uniform(0.2, 0.35))
+        yy, xx = np.ogrid[:h, :w]
+        centre_dist = np.sqrt((yy - seeds[k, 0]) ** 2 + (xx - seeds[k, 1]) ** 2).astype(np.float32)
+        nucleus = np.clip((r - centre_dist) / 2.0, 0, 1)
+        rim = np.clip(1 - np.abs(centre_dist - r * 0.9) / (r * 0.12), 0, 1)
+        darker += 0.12 * nucleus + 0.25 * rim * smooth_noise(rng, h, w, cell=max(2.0, r / 4))
+    radius = max(3.0, scale * float(rng.uniform(0.02, 0.05)))
+    count = int(np.clip(h * w / (radius**2 * float(rng.uniform(12, 60))), 3, 300))
+    organelles = random_cells(rng, h, w, radius, count, clustered=False)
+    organelles[:, 2] *= rng.uniform(1.0, 2.5, count)
+    mito = np.zeros((h, w), np.float32)
     rims = np.zeros((h, w), np.float32)
-    for cy, cx, ry, rx, angle in cells:
+    for cy, cx, ry, rx, angle in organelles:
         centre, axes = (int(cx), int(cy)), (max(1, int(rx)), max(1, int(ry)))
-        cv2.ellipse(organelles, centre, axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
-        cv2.ellipse(rims, centre, axes, float(angle), 0, 360, 1.0, max(1, int(radius * 0.15)), cv2.LINE_AA)
-    cristae = 0.5 + 0.5 * np.sin(fibres(rng, h, w, scale=2.0, angle=float(rng.uniform(0, 180))) * 40)
-    level = base - 0.35 * membranes - 0.15 * organelles * cristae - 0.3 * rims
+        cv2.ellipse(mito, centre, axes, float(angle), 0, 360, 1.0, -1, cv2.LINE_AA)
+        cv2.ellipse(rims, centre, axes, float(angle), 0, 360, 1.0, max(1, int(radius * 0.12)), cv2.LINE_AA)
+        if rx > ry * 1.3:  # cristae across the long axis
+            step = max(3, int(ry * 0.6))
+            theta = np.deg2rad(angle)
+            along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+            for t in range(-int(rx) + step, int(rx) - step + 1, step):
+                a = np.array([cx, cy]) + along * t - across * ry * 0.8
+                b = np.array([cx, cy]) + along * t + across * ry * 0.8
+                cv2.line(rims, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0.8, max(1, int(ry * 0.15)), cv2.LINE_AA)
+    vesicles = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(0, 60))):
+        y, x, r = int(rng.integers(0, h)), int(rng.integers(0, w)), int(max(2, radius * rng.uniform(0.2, 0.5)))
+        cv2.circle(vesicles, (x, y), r, 1.0, 1, cv2.LINE_AA)
+    level = base + cytoplasm - 0.45 * membranes - 0.2 * reticulum - darker - 0.2 * mito - 0.3 * rims - 0.25 * vesicles
     negatives = []
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         level, negative = _periodic_patch(rng, level)
         if negative is not None:
             negatives.append(negative)
-    level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.2)))
-    level += grain(rng, h, w, float(rng.uniform(0.02, 0.06)))
+    level = cv2.GaussianBlur(level, (0, 0), float(rng.uniform(0.5, 1.1)))
+    level += grain(rng, h, w, look["grain"])
     gray = to_uint8(np.clip(level, 0, 1) * 255)
-    objects = _cell_objects(cells, h, w, 1.0, "organelle", 30)
+    objects = cell_objects(organelles, h, w, "organelle", 30)
     return Panel(np.repeat(gray[:, :, None], 3, axis=2), "em", objects, negatives)
 
 
@@ -236,13 +220,14 @@ def _periodic_patch(rng: np.random.Generator, level: np.ndarray) -> tuple[np.nda
     phase = (np.arange(pw) % period) / period
     stripes = 0.5 + 0.5 * np.cos(2 * np.pi * phase) ** 3
     level = level.copy()
-    level[y0 : y0 + ph, x0 : x0 + pw] = 0.35 + 0.35 * stripes[None, :]
-    box_a = (y0, x0, y0 + ph, x0 + period)
-    box_b = (y0, x0 + period, y0 + ph, x0 + 2 * period)
+    soft = np.ones((ph, pw), np.float32)  # fade the striated region into its surroundings
+    ramp = max(2, min(ph, pw) // 8)
+    edge = np.minimum(np.arange(ph)[:, None], np.arange(ph)[::-1, None]).clip(max=ramp) / ramp
+    soft *= edge * (np.minimum(np.arange(pw), np.arange(pw)[::-1]).clip(max=ramp) / ramp)[None, :]
+    region = level[y0 : y0 + ph, x0 : x0 + pw]
+    level[y0 : y0 + ph, x0 : x0 + pw] = region * (1 - soft) + (0.35 + 0.35 * stripes[None, :]) * soft
+    if pw - 2 * ramp < 2 * period or ph - 2 * ramp < 4:
+        return level, None
+    box_a = (y0 + ramp, x0 + ramp, y0 + ph - ramp, x0 + ramp + period)
+    box_b = (y0 + ramp, x0 + ramp + period, y0 + ph - ramp, x0 + ramp + 2 * period)
     return level, Negative("regular_pattern", (box_a, box_b))
-
-
-def _vignette(h: int, w: int) -> np.ndarray:
-    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
-    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
-    return np.clip((yy**2 + xx**2) / 2, 0, 1)
