@@ -86,10 +86,24 @@ def make_runners(bundle: Bundle, device: str = "cpu", tta: bool = True) -> list[
 
 
 class Stack:
-    """The fitted ensemble: component runners, meta-classifier and fusion config."""
+    """The fitted ensemble: component runners, meta-classifier and fusion config.
+
+    Cost levels for a time guard: 0 everything, 1 no TTA, 2 one fold model per segmenter,
+    3 the matcher's own operations alone (no segmenters, no meta-classifier).
+    """
+
+    n_levels = 4
 
     def __init__(self, runners: Sequence[Runner], meta: MetaModel, fusion: FusionConfig):
         self.runners, self.meta, self.fusion = list(runners), meta, fusion
+        self.level = 0
+
+    def set_level(self, level: int) -> None:
+        """Trade accuracy for speed (see the class docstring); runners adapt where they can."""
+        self.level = level
+        for runner in self.runners:
+            if hasattr(runner, "set_level"):
+                runner.set_level(level)
 
     @classmethod
     def from_bundle(cls, folder: str | Path, device: str = "cpu", tta: bool = True) -> Stack:
@@ -99,6 +113,11 @@ class Stack:
     def predict(self, image: np.ndarray) -> tuple[list[np.ndarray], float]:
         """Native-size instance masks (empty = authentic) and P(forged) for one RGB image."""
         native = image.shape[:2]
+        if self.level >= 3:
+            matcher = next((r for r in self.runners if r.name == "matcher"), None)
+            if matcher is not None:
+                operations = matcher.run(image).operations
+                return list(operations), float(bool(operations))
         shape = work_shape(*native, self.fusion.work_size)
         small = shrink_image(image, shape)
         maps, operations, passthrough = {}, [], {}

@@ -35,3 +35,23 @@ def test_metadata_follows_the_cli_fields():
     assert check_kernel_metadata(kernel) == []
     assert check_kernel_metadata({**kernel, "id": "bad id", "colour": 1})
     assert dataset_metadata("alice", "recodai-weights", "w")["id"] == "alice/recodai-weights"
+
+
+def test_build_inference_kernel(tmp_path):
+    import json
+
+    from kaggle_kernels.build import build_inference, kernel_settings, pinned
+    from shared.config import load_params
+
+    params = load_params()
+    folder = build_inference(tmp_path / "inference", params)
+    script = (folder / "inference.py").read_text()
+    assert "'ensemble/predict.py'" in script and "'shared/rle.py'" in script
+    assert "'ensemble/tune.py'" not in script
+    compile(script, "inference.py", "exec")
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
+    assert check_kernel_metadata(metadata) == []
+    assert metadata["code_file"] == "inference.py" and metadata["enable_internet"] == "false"
+    settings = kernel_settings(params)
+    assert settings["wheel_modules"]["ttach"] == pinned("ttach") == "ttach==0.0.3"
+    assert settings["time_budget_s"] == params["kaggle"]["inference"]["time_budget_hours"] * 3600

@@ -1,0 +1,63 @@
+"""Entry point of the assembled offline Kaggle inference kernel (bundled by ``make kernels``).
+
+Reads its settings from ``RECODAI_KERNEL_SETTINGS`` (JSON written into the generated script), installs
+missing wheels from the wheels dataset without network, writes an all-``authentic`` submission first,
+then runs the full stack under a time guard. Input and output roots can be moved with
+``KAGGLE_INPUT`` / ``KAGGLE_WORKING`` (used by the local simulation test).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger("recodai.kernel")
+
+
+def install_missing(wheels: Path, packages: dict[str, str]) -> None:
+    """``pip install --no-index --find-links`` for each ``{module: requirement}`` that does not import."""
+    missing = [req for module, req in packages.items() if importlib.util.find_spec(module) is None]
+    if not missing:
+        return
+    if not wheels.is_dir():
+        raise FileNotFoundError(f"{wheels}: wheels dataset not attached, cannot install {missing}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *missing], check=True
+    )
+
+
+def main() -> int:
+    settings = json.loads(os.environ["RECODAI_KERNEL_SETTINGS"])
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    inputs = Path(os.environ.get("KAGGLE_INPUT", "/kaggle/input"))
+    working = Path(os.environ.get("KAGGLE_WORKING", "/kaggle/working"))
+    competition = inputs / settings["competition"]
+    out = working / "submission.csv"
+    install_missing(inputs / settings["wheels_dataset"], settings["wheel_modules"])
+
+    from ensemble.guard import TimeGuard
+    from ensemble.predict import Stack, predict_folder
+    from shared.logs import setup_logging
+    from shared.submission import image_ids, ordered_ids, write_submission
+
+    setup_logging()
+    images = competition / "test_images"
+    sample = competition / "sample_submission.csv"
+    order = ordered_ids(images, sample)
+    write_submission({}, order, out)  # a valid file exists before any model loads
+    device = "cpu"
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    stack = Stack.from_bundle(inputs / settings["weights_dataset"], device=device, tta=True)
+    budget = float(settings["time_budget_s"])
+    guard = TimeGuard(stack.annotate, budget, len(image_ids(images)), stack.set_level, stack.n_levels)
+    predict_folder(guard, images, out, sample, time_budget_s=budget)
+    log.info("done: %s", out)
+    return 0
