@@ -123,7 +123,32 @@ def main(argv: list[str] | None = None) -> None:
 
 def build_training_kernels(out: Path, params: dict) -> list[Path]:
     """One training kernel per active segmenter (see ``kaggle_kernels/train_entry.py``)."""
-    return []
+    kaggle = params["kaggle"]
+    folders = []
+    for model in params.get("segmenter", {}).get("active", []):
+        settings = {
+            "model": model,
+            "competition": kaggle["competition"],
+            "code_dataset": kaggle["datasets"]["code"],
+            "wheels_dataset": kaggle["datasets"]["wheels"],
+            "wheels": [pinned(w) for w in kaggle["wheels"]],
+        }
+        preamble = f"os.environ.setdefault('RECODAI_TRAIN_SETTINGS', {json.dumps(settings)!r})\n"
+        script = render(collect(["kaggle_kernels.train_entry"]), "kaggle_kernels.train_entry:main", preamble)
+        folder = out / f"train-{model.replace('_', '-')}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "train.py").write_text(script)
+        metadata = kernel_metadata(
+            kaggle["username"],
+            f"Recodai Train {model.replace('_', ' ')}",
+            "train.py",
+            kaggle["competition"],
+            [kaggle["datasets"]["code"], kaggle["datasets"]["wheels"]],
+            gpu=bool(kaggle["training"]["gpu"]),
+        )
+        write_json(folder / "kernel-metadata.json", metadata)
+        folders.append(folder)
+    return folders
 
 
 if __name__ == "__main__":
