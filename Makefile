@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo report test test-all lint bench clean
+.PHONY: help venv demo report test test-all lint bench kernels kaggle-datasets clean
 
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ lint: venv ## ruff lint and format check
 
 bench: venv ## Benchmarks; results in bench/results.json and bench/results.md
 	python -m bench.run
+
+kernels: venv ## Generate the Kaggle kernels (kaggle_kernels/build/: inference + one training kernel per segmenter)
+	python -m kaggle_kernels.build kernels
+
+kaggle-datasets: venv ## Prepare Kaggle dataset folders (weights bundle, wheels, code) under kaggle_kernels/build/datasets
+	python -m kaggle_kernels.build datasets --bundle artifacts/bundle
 
 clean: ## Remove generated artefacts (keeps .venv and data)
 	rm -rf artifacts .pytest_cache .ruff_cache
