@@ -1,0 +1,339 @@
+"""Verification and masks: does the figure really agree with itself under a candidate transform?
+
+For a candidate ``A`` (source -> copy) the figure is compared with its own warp ``I(A⁻¹ q)``:
+
+1. local zero-normalised cross-correlation (ZNCC) over a small window marks textured pixels that
+   agree; the agreeing components touching the candidate's support points are the copy's core;
+2. the core grows to the pixels whose residual after a gain/offset fit is small (pixel-accurate
+   boundaries, flat interiors of copied bands), holes are filled; the source side is the copy mask
+   mapped back through ``A``;
+3. the transform must be a sharp optimum: the residual at ``A`` is compared with the residual after
+   shifting by a couple of pixels. A real copy (same pixels, same grain) loses its agreement at once,
+   while merely similar structures (neighbouring blot bands, edges, smooth blobs) agree about as well
+   one shift away;
+4. a periodic pattern (a lattice, hatching) correlates with shifted copies of itself; a copied region
+   of a figure does not;
+5. source and copy must not overlap, and the textured agreeing area must reach a share of the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from models.matcher.config import VerifyParams
+from models.matcher.geometry import Candidate, apply, compose, invert
+from models.matcher.panels import Layout
+from models.matcher.prepare import WorkingImage
+
+REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
+REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
+PERIODIC_SIDE = 192  # the self-repetition test runs on the region's box downscaled to this side
+
+
+@dataclass
+class VerifiedPair:
+    candidate: Candidate
+    accepted: bool
+    reason: str  # "ok" or why it was rejected
+    confidence: float  # >= 0.5 exactly when accepted
+    src_mask: np.ndarray | None = None  # (h, w) bool, working resolution
+    dst_mask: np.ndarray | None = None
+    core_area: int = 0  # textured agreeing pixels
+    zncc: float = 0.0  # mean ZNCC over the core
+    residual: float = 1.0  # mean residual / std of the copy region
+    peak_ratio: float = 1.0
+    overlap: float = 0.0
+
+
+class VerifyContext:
+    """Per-image arrays shared by every verification."""
+
+    def __init__(self, work: WorkingImage, layout: Layout, content: np.ndarray, params: VerifyParams):
+        self.work = work
+        self.layout = layout
+        self.content = content
+        self.params = params
+        self.gray = work.gray
+        self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
+        self.min_area = max(params.min_area * work.area, params.min_area_px)
+
+    def region_of(self, panel: int) -> np.ndarray:
+        if panel < 0:
+            return self.content
+        return self.layout.labels == panel
+
+
+def _box(image: np.ndarray, window: int) -> np.ndarray:
+    return cv2.boxFilter(image, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT)
+
+
+def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``out[y, x] = image[y - dy, x - dx]`` with edge replication."""
+    pad = max(abs(dx), abs(dy))
+    padded = np.pad(image, pad, mode="edge")
+    h, w = image.shape
+    return padded[pad - dy : pad - dy + h, pad - dx : pad - dx + w]
+
+
+def _fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
+    """Mean |target - (a * source + b)| after a least-squares gain/offset fit; returns (residual, a, b)."""
+    s_mean, t_mean = float(source.mean()), float(target.mean())
+    s_var = float(((source - s_mean) ** 2).mean())
+    gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
+    gain = min(max(gain, 0.25), 4.0)
+    offset = t_mean - gain * s_mean
+    return float(np.abs(target - (gain * source + offset)).mean()), gain, offset
+
+
+def _zncc_maps(a: np.ndarray, b: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mu_a, mu_b = _box(a, window), _box(b, window)
+    var_a = np.maximum(_box(a * a, window) - mu_a * mu_a, 0)
+    var_b = np.maximum(_box(b * b, window) - mu_b * mu_b, 0)
+    cov = _box(a * b, window) - mu_a * mu_b
+    zncc = cov / np.sqrt(var_a * var_b + 1e-6)
+    return zncc, var_a, var_b
+
+
+def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
+    """Check one candidate and, if its copy region is real, return source and copy masks."""
+    p = ctx.params
+    h, w = ctx.work.shape
+    dst_ok_full = ctx.region_of(candidate.dst_panel) & ~ctx.layout.page
+    ys, xs = np.nonzero(dst_ok_full)
+    if len(ys) == 0:
+        return VerifiedPair(candidate, False, "empty panel", 0.0)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = (slice(y0, y1), slice(x0, x1))
+    size = (int(x1 - x0), int(y1 - y0))
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
+    warp = compose(to_crop, candidate.affine)  # crop pixel q' shows source pixel A^-1(q' + origin)
+    src_ok = ctx.region_of(candidate.src_panel).astype(np.uint8)
+    valid = cv2.warpAffine(src_ok, warp, size, flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
+    valid &= dst_ok_full[crop]
+    smooth_i = ctx.smooth[crop]
+    smooth_w = cv2.warpAffine(ctx.smooth, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    zncc, var_i, var_w = _zncc_maps(smooth_i, smooth_w, p.window)
+    textured = (var_i >= p.min_std**2) & (var_w >= p.min_std**2)
+    agree = textured & (zncc >= p.min_zncc) & valid
+
+    core = _touching(agree, apply(to_crop, candidate.dst_pts), p.window)
+    core_area = int(core.sum())
+    if core_area < ctx.min_area:
+        return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
+
+    candidate.affine = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
+    warp = compose(to_crop, candidate.affine)
+    raw_i = ctx.gray[crop]
+    raw_w = cv2.warpAffine(ctx.gray, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    _, gain, offset = _fit_residual(raw_i[core], raw_w[core])
+    pixel_agree = np.abs(raw_i - (gain * raw_w + offset)) <= p.pixel_tolerance
+    grow = cv2.dilate(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
+    region = core | (grow & pixel_agree & valid)
+    region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
+    region = ndimage.binary_fill_holes(region) & valid
+
+    dst_mask = np.zeros((h, w), bool)
+    dst_mask[crop] = region
+    if _involutive(candidate.affine, region, to_crop):
+        # A maps the copy back onto the source (a flip about an axis, a half turn): the agreeing region
+        # holds both sides; self-symmetric parts are symmetric objects, the rest pairs up
+        src_mask, dst_mask = _split_partners(dst_mask, candidate.affine, p.max_overlap)
+    else:
+        src_mask = cv2.warpAffine(
+            dst_mask.astype(np.uint8), candidate.affine, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        ).astype(bool)
+    region = dst_mask[crop]
+    if not region.any():
+        return VerifiedPair(candidate, False, "only symmetric structures agree", 0.0, core_area=core_area)
+
+    inner = cv2.erode(region.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
+    residual, peak_ratio = _sharpness(
+        raw_i, raw_w, inner if inner.sum() >= ctx.min_area / 2 else region, p.peak_shift_px
+    )
+    smaller = max(1, min(int(src_mask.sum()), int(dst_mask.sum())))
+    pair = VerifiedPair(
+        candidate,
+        False,
+        "",
+        0.0,
+        src_mask=src_mask,
+        dst_mask=dst_mask,
+        core_area=core_area,
+        zncc=float(zncc[core].mean()),
+        residual=residual,
+        peak_ratio=peak_ratio,
+        overlap=float((src_mask & dst_mask).sum()) / smaller,
+    )
+    if pair.overlap > p.max_overlap:
+        pair.reason = "source and copy overlap"
+    elif peak_ratio > p.max_peak_ratio:
+        pair.reason = "not a sharp optimum (similar, not copied)"
+    elif _repeats_itself(ctx.smooth, dst_mask, p) or _repeats_itself(ctx.smooth, src_mask, p):
+        pair.reason = "periodic pattern"
+    else:
+        pair.accepted, pair.reason = True, "ok"
+    if pair.accepted:
+        pair.confidence = 0.5 + 0.5 * (1.0 - peak_ratio / max(p.max_peak_ratio, 1e-6))
+    else:
+        pair.confidence = 0.25 * max(0.0, 1.0 - peak_ratio)
+    return pair
+
+
+def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """Sub-pixel refinement of ``affine`` by ECC alignment of the copy core onto its source.
+
+    Keypoint positions carry half-pixel biases under flips and turns, and dense offsets are quantised to
+    the dense grid; a few ECC iterations fix both. The refinement is kept only when it moves the core's
+    box corners by less than ``REFINE_MAX_MOVE`` pixels.
+    """
+    ys, xs = np.nonzero(core)
+    m = REFINE_MARGIN
+    h, w = gray.shape
+    ty0, ty1 = max(0, origin[0] + ys.min() - m), min(h, origin[0] + ys.max() + 1 + m)
+    tx0, tx1 = max(0, origin[1] + xs.min() - m), min(w, origin[1] + xs.max() + 1 + m)
+    template = gray[ty0:ty1, tx0:tx1]
+    mask = np.zeros(template.shape, np.uint8)
+    mask[ys + origin[0] - ty0, xs + origin[1] - tx0] = 255
+    corners = np.array([[tx0, ty0], [tx1, ty0], [tx0, ty1], [tx1, ty1]], float)
+    src = apply(invert(affine), corners)
+    sx0, sy0 = np.floor(src.min(axis=0)).astype(int) - m
+    sx1, sy1 = np.ceil(src.max(axis=0)).astype(int) + m
+    sx0, sy0, sx1, sy1 = max(0, sx0), max(0, sy0), min(w, sx1), min(h, sy1)
+    if sx1 - sx0 < 8 or sy1 - sy0 < 8:
+        return affine
+    source = np.ascontiguousarray(gray[sy0:sy1, sx0:sx1])
+    # warp from template pixel -> source-crop pixel
+    start = compose(
+        np.array([[1.0, 0, -sx0], [0, 1.0, -sy0]]), compose(invert(affine), np.array([[1.0, 0, tx0], [0, 1.0, ty0]]))
+    )
+    try:
+        _, found = cv2.findTransformECCWithMask(
+            np.ascontiguousarray(template),
+            source,
+            mask,
+            np.full(source.shape, 255, np.uint8),
+            start.astype(np.float32),
+            cv2.MOTION_AFFINE,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4),
+            1,
+        )
+    except cv2.error:
+        return affine
+    inverse = compose(
+        np.array([[1.0, 0, sx0], [0, 1.0, sy0]]),
+        compose(found.astype(np.float64), np.array([[1.0, 0, -tx0], [0, 1.0, -ty0]])),
+    )
+    refined = invert(inverse)
+    if np.abs(apply(refined, src) - apply(affine, src)).max() > REFINE_MAX_MOVE:
+        return affine
+    return refined
+
+
+def _repeats_itself(smooth: np.ndarray, mask: np.ndarray, p: VerifyParams) -> bool:
+    """Whether the region's content correlates with shifted copies of itself (a periodic pattern).
+
+    The central half of the region's box is correlated with the whole box; the main lobe of the
+    correlation (the connected area around zero shift above ``periodic_zncc``) is ignored, so smooth
+    or elongated content is not called periodic; any other location that correlates as well means the
+    content repeats itself, and so would match itself under many transforms, not just the candidate.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return False
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = smooth[y0:y1, x0:x1]
+    scale = min(1.0, PERIODIC_SIDE / max(box.shape))
+    if scale < 1.0:
+        box = cv2.resize(
+            box,
+            (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    bh, bw = box.shape
+    th, tw = bh // 2, bw // 2
+    if th < 8 or tw < 8:
+        return False
+    template = box[bh // 4 : bh // 4 + th, bw // 4 : bw // 4 + tw]
+    if float(template.std()) < p.min_std:
+        return False
+    corr = cv2.matchTemplate(box, template, cv2.TM_CCOEFF_NORMED)
+    high = (corr >= p.periodic_zncc).astype(np.uint8)
+    n, labels = cv2.connectedComponents(high, connectivity=8)
+    centre = labels[bh // 4, bw // 4]
+    return bool(n > 2 or (n == 2 and centre == 0))
+
+
+def _involutive(affine: np.ndarray, region: np.ndarray, to_crop: np.ndarray) -> bool:
+    """Whether applying the transform twice returns (within 2 px) every point of the region's box."""
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return False
+    corners = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.min(), ys.max()], [xs.max(), ys.max()]])
+    corners = corners.astype(float) - to_crop[:, 2]
+    return float(np.abs(apply(compose(affine, affine), corners) - corners).max()) <= 2.0
+
+
+def _split_partners(region: np.ndarray, affine: np.ndarray, max_self: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split a region that agrees with itself under an involution into (source, copy) halves.
+
+    Components lying mostly on their own image are symmetric structures and are dropped; the others are
+    paired with the component their image lands on, and the member of each pair that comes first
+    (left, then top) is called the source.
+    """
+    h, w = region.shape
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(region), np.zeros_like(region)
+    image_labels = cv2.warpAffine(labels.astype(np.float32), affine, (w, h), flags=cv2.INTER_NEAREST).astype(np.int64)
+    inside = labels > 0
+    own = np.bincount(labels[inside & (image_labels == labels)], minlength=n)
+    symmetric = own > max_self * stats[:, cv2.CC_STAT_AREA]
+    partner = np.zeros(n, np.int64)
+    for k in range(1, n):
+        hits = image_labels[(labels == k) & (image_labels > 0) & (image_labels != k)]
+        if len(hits):
+            partner[k] = int(np.bincount(hits).argmax())
+    first = np.zeros(n, bool)
+    for k in range(1, n):
+        q = partner[k]
+        first[k] = q > 0 and tuple(centroids[k]) < tuple(centroids[q])
+    keep = ~symmetric & (partner > 0)
+    keep[0] = False
+    src = (keep & first)[labels]
+    dst = (keep & ~first)[labels]
+    return src, dst
+
+
+def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
+    """Components of ``agree`` within ``window`` pixels of a seed point."""
+    n, labels = cv2.connectedComponents(agree.astype(np.uint8), connectivity=8)
+    if n <= 1 or len(seeds) == 0:
+        return np.zeros_like(agree)
+    h, w = agree.shape
+    seed_mask = np.zeros((h, w), np.uint8)
+    x = np.round(seeds[:, 0]).astype(np.int64)
+    y = np.round(seeds[:, 1]).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    seed_mask[y[inside], x[inside]] = 1
+    seed_mask = cv2.dilate(seed_mask, np.ones((window, window), np.uint8))
+    hit = np.zeros(n, bool)
+    hit[np.unique(labels[seed_mask.astype(bool)])] = True
+    hit[0] = False
+    return hit[labels]
+
+
+def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift: int) -> tuple[float, float]:
+    """(normalised residual at the transform, residual / best residual ``shift`` pixels away)."""
+    target = image[region]
+    r0, _, _ = _fit_residual(target, warped[region])
+    spread = float(target.std()) + 1e-6
+    shifted = []
+    for dx, dy in ((shift, 0), (-shift, 0), (0, shift), (0, -shift)):
+        r, _, _ = _fit_residual(target, _shift(warped, dx, dy)[region])
+        shifted.append(r)
+    best = min(shifted)
+    return r0 / spread, (r0 / best) if best > 1e-6 else 1.0
