@@ -28,6 +28,10 @@ class PanelParams:
     min_panel_side: int  # ... as are leaves with a side shorter than this (working px)
     graphic_page_share: float  # panels with more page-coloured pixels than this are charts/text/diagrams
     graphic_flat_share: float  # ... or with more perfectly flat pixels than this (rendered graphics)
+    paper_tolerance: int  # loose page-colour tolerance for text/line-art detection (absorbs JPEG ringing)
+    paper_share: float  # text/line art: at least this share near the page colour (half of it exactly) ...
+    stroke_radius: float  # ... and ink thinner than this radius (share of the figure diagonal) ...
+    stroke_share: float  # ... for all but this share of the ink
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class MaskingParams:
 
 @dataclass(frozen=True)
 class KeypointParams:
-    max_keypoints: int  # strongest SIFT keypoints kept (bounds matching time)
+    max_keypoints: int  # strongest SIFT keypoints kept per figure (bounds matching time) ...
+    keypoints_per_megapixel: int  # ... and per megapixel of matchable panels
     contrast_threshold: float  # SIFT contrastThreshold (low: faint blots still get keypoints)
     max_copies: int  # most copies of one region a keypoint may match (more = a repeated pattern, dropped)
     ratio: float  # generalised 2NN: matches end at the first distance gap d_m < ratio * d_(m+1)

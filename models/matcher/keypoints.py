@@ -21,6 +21,8 @@ from models.matcher.config import KeypointParams
 _CELLS, _BINS = 4, 8
 # Descriptor distances (RootSIFT and the dense features both have unit-scale norms) below this are noise.
 DISTANCE_FLOOR = 0.02
+MIN_PANEL_KEYPOINTS = 64  # budget floor for a small panel
+SEARCH_DIMS = 48  # PCA dimensions of the approximate neighbour search (then re-ranked exactly)
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,40 @@ def mirror_descriptors(desc: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cells[:, :, :, bins].reshape(-1, _CELLS * _CELLS * _BINS))
 
 
-def detect(gray: np.ndarray, mask: np.ndarray, params: KeypointParams) -> Keypoints:
-    """RootSIFT keypoints inside ``mask`` (strongest ``max_keypoints``)."""
-    sift = cv2.SIFT_create(nfeatures=params.max_keypoints, contrastThreshold=params.contrast_threshold)
-    image = np.clip(np.round(gray), 0, 255).astype(np.uint8)
-    found, desc = sift.detectAndCompute(image, mask.astype(np.uint8) * 255)
-    if desc is None or len(found) == 0:
+def detect(gray: np.ndarray, mask: np.ndarray, params: KeypointParams, boxes: list | None = None) -> Keypoints:
+    """RootSIFT keypoints inside ``mask``.
+
+    With panel ``boxes`` (``(y0, x0, y1, x1)``) SIFT runs per panel on a contrast-stretched crop with a
+    keypoint budget proportional to the panel's area, so faint blots are not starved by busy panels;
+    without boxes it runs once on the whole image with the full budget.
+    """
+    boxes = boxes if boxes else [(0, 0, *gray.shape[:2])]
+    areas = np.array([(y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in boxes], np.float64)
+    total = min(params.max_keypoints, round(params.keypoints_per_megapixel * areas.sum() / 1e6))
+    parts = []
+    for (y0, x0, y1, x1), area in zip(boxes, areas, strict=True):
+        sub_mask = mask[y0:y1, x0:x1]
+        if not sub_mask.any():
+            continue
+        budget = max(MIN_PANEL_KEYPOINTS, round(total * area / areas.sum()))
+        sift = cv2.SIFT_create(nfeatures=budget, contrastThreshold=params.contrast_threshold)
+        image = _stretch(gray[y0:y1, x0:x1], sub_mask)
+        found, desc = sift.detectAndCompute(image, sub_mask.astype(np.uint8) * 255)
+        if desc is None or len(found) == 0:
+            continue
+        xy = np.array([k.pt for k in found], np.float32) + np.array([x0, y0], np.float32)
+        parts.append((xy, np.array([k.size for k in found], np.float32), root_sift(desc)))
+    if not parts:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros((0, 128), np.float32))
-    xy = np.array([k.pt for k in found], np.float32)
-    size = np.array([k.size for k in found], np.float32)
-    return Keypoints(xy=xy, size=size, desc=root_sift(desc))
+    return Keypoints(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _stretch(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 crop with the masked pixels' 0.5-99.5 percentile range stretched to 0-255."""
+    lo, hi = np.percentile(gray[mask], (0.5, 99.5))
+    if hi - lo < 1:
+        return np.clip(np.round(gray), 0, 255).astype(np.uint8)
+    return np.clip(np.round((gray - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
 def gap_accept(dist: np.ndarray, ratio: float, max_copies: int) -> np.ndarray:
@@ -91,6 +117,31 @@ def gap_accept(dist: np.ndarray, ratio: float, max_copies: int) -> np.ndarray:
     return (np.arange(c)[None, :] <= first_gap[:, None]) & gap.any(axis=1)[:, None]
 
 
+def _nearest(query: np.ndarray, pool: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` nearest pool rows of every query row: ``(indices, distances)``, ascending.
+
+    Large sets are searched in a PCA projection (``SEARCH_DIMS`` dimensions, brute force, OpenCV) for
+    twice the neighbours, which are then re-ranked by their exact 128-D distance.
+    """
+    reduce = len(query) > SEARCH_DIMS * 8
+    wide = min(len(pool), 2 * k) if reduce else k
+    if reduce:
+        mean = pool.mean(axis=0)
+        _, _, vt = np.linalg.svd(pool - mean, full_matrices=False)
+        basis = vt[:SEARCH_DIMS].T.astype(np.float32)
+        found = cv2.BFMatcher(cv2.NORM_L2).knnMatch((query - mean) @ basis, (pool - mean) @ basis, k=wide)
+    else:
+        found = cv2.BFMatcher(cv2.NORM_L2).knnMatch(query, pool, k=wide)
+    idx = np.full((len(query), wide), -1, np.int64)
+    for row, matches in enumerate(found):
+        idx[row, : len(matches)] = [m.trainIdx for m in matches]
+    safe = np.maximum(idx, 0)
+    dist = np.linalg.norm(pool[safe] - query[:, None, :], axis=2).astype(np.float32)
+    dist[idx < 0] = np.inf
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+
+
 def match(kps: Keypoints, params: KeypointParams, min_offset_px: float) -> Matches:
     """All copy-move pairs (plain and mirrored) passing the generalised 2NN test."""
     n = len(kps)
@@ -99,12 +150,7 @@ def match(kps: Keypoints, params: KeypointParams, min_offset_px: float) -> Match
         return empty
     pool = np.vstack([kps.desc, mirror_descriptors(kps.desc)])
     k = min(len(pool), params.max_copies + 6)  # room for the keypoint itself, its mirror and near duplicates
-    raw = cv2.BFMatcher(cv2.NORM_L2).knnMatch(kps.desc, pool, k=k)
-    idx = np.full((n, k), -1, np.int64)
-    dist = np.full((n, k), np.inf, np.float32)
-    for row, found in enumerate(raw):
-        idx[row, : len(found)] = [m.trainIdx for m in found]
-        dist[row, : len(found)] = [m.distance for m in found]
+    idx, dist = _nearest(kps.desc, pool, k)
     other = np.where(idx >= 0, idx % n, 0)
     mirrored = idx >= n
     offset = np.linalg.norm(kps.xy[other] - kps.xy[:, None, :], axis=2)

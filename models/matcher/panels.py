@@ -135,12 +135,31 @@ def xy_cut(ink: np.ndarray, params: PanelParams) -> list[tuple[int, int, int, in
     return sorted(leaves)
 
 
-def classify(work: WorkingImage, page: np.ndarray, box: tuple[int, int, int, int], params: PanelParams) -> str:
-    """Coarse panel kind from page share, flatness, saturation and brightness."""
+def is_drawn_on_paper(rgb: np.ndarray, page: np.ndarray, colour, diagonal: float, params: PanelParams) -> bool:
+    """Text and line art: mostly paper-coloured (a loose tolerance absorbs JPEG ringing, a good part is
+    exactly paper) and the rest thin strokes. Light micrographs fail the exact-paper test (their glass
+    background is never the page colour) and saturated blots fail the stroke test (bands are blobs)."""
+    if colour is None:
+        return False
+    distance = np.abs(rgb.astype(np.int16) - np.asarray(colour, np.int16)).max(axis=2)
+    if (distance <= params.paper_tolerance).mean() < params.paper_share or page.mean() < params.paper_share / 2:
+        return False
+    ink = (distance > params.paper_tolerance).astype(np.uint8)
+    if not ink.any():
+        return True
+    depth = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+    thick = (depth >= max(1.5, params.stroke_radius * diagonal)).sum() / ink.sum()
+    return bool(thick <= params.stroke_share)
+
+
+def classify(work: WorkingImage, page: np.ndarray, box: tuple[int, int, int, int], params: PanelParams, colour) -> str:
+    """Coarse panel kind from page share, strokes, flatness, saturation and brightness."""
     y0, x0, y1, x1 = box
     rgb = work.rgb[y0:y1, x0:x1]
     gray = work.gray[y0:y1, x0:x1]
     if page[y0:y1, x0:x1].mean() > params.graphic_page_share:
+        return "graphic"
+    if is_drawn_on_paper(rgb, page[y0:y1, x0:x1], colour, work.diagonal, params):
         return "graphic"
     g8 = gray.astype(np.uint8)
     kernel = np.ones((3, 3), np.uint8)
@@ -170,5 +189,5 @@ def find_panels(work: WorkingImage, params: PanelParams) -> Layout:
         if (y1 - y0) * (x1 - x0) < min_area or min(y1 - y0, x1 - x0) < params.min_panel_side:
             continue
         labels[y0:y1, x0:x1] = len(panels)
-        panels.append(Panel(box=box, kind=classify(work, page, box, params)))
+        panels.append(Panel(box=box, kind=classify(work, page, box, params, colour)))
     return Layout(panels=panels, page=page, labels=labels, page_colour=colour)

@@ -60,7 +60,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
     content, _ = content_mask(work, layout, p.masking)
     min_offset = max(p.keypoints.min_offset * work.diagonal, 2.0 * p.verify.window)
 
-    kps = detect(work.gray, content, p.keypoints)
+    kps = detect(work.gray, content, p.keypoints, [panel.box for panel in layout.panels if panel.matchable])
     matches = match(kps, p.keypoints, min_offset)
     candidates = keypoint_candidates(kps, matches, layout.panel_at(kps.xy), p.ransac, min_offset)
     if p.dense.enabled:

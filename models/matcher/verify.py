@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from models.matcher.config import VerifyParams
-from models.matcher.geometry import Candidate, apply, compose, invert
+from models.matcher.geometry import Candidate, apply, compose
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
@@ -184,52 +184,46 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
 
 
 def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-    """Sub-pixel refinement of ``affine`` by ECC alignment of the copy core onto its source.
+    """Sub-pixel translation refinement of ``affine`` by ECC alignment of the copy core onto its source.
 
-    Keypoint positions carry half-pixel biases under flips and turns, and dense offsets are quantised to
-    the dense grid; a few ECC iterations fix both. The refinement is kept only when it moves the core's
-    box corners by less than ``REFINE_MAX_MOVE`` pixels.
+    Keypoint positions carry half-pixel biases under flips and turns and dense offsets are quantised to
+    the dense grid; both are translation errors, so only the translation is refined (the source is first
+    warped into the copy's frame with the current transform). Kept when the move is below
+    ``REFINE_MAX_MOVE`` pixels.
     """
     ys, xs = np.nonzero(core)
     m = REFINE_MARGIN
     h, w = gray.shape
     ty0, ty1 = max(0, origin[0] + ys.min() - m), min(h, origin[0] + ys.max() + 1 + m)
     tx0, tx1 = max(0, origin[1] + xs.min() - m), min(w, origin[1] + xs.max() + 1 + m)
-    template = gray[ty0:ty1, tx0:tx1]
+    template = np.ascontiguousarray(gray[ty0:ty1, tx0:tx1])
+    if min(template.shape) < 8:
+        return affine
     mask = np.zeros(template.shape, np.uint8)
     mask[ys + origin[0] - ty0, xs + origin[1] - tx0] = 255
-    corners = np.array([[tx0, ty0], [tx1, ty0], [tx0, ty1], [tx1, ty1]], float)
-    src = apply(invert(affine), corners)
-    sx0, sy0 = np.floor(src.min(axis=0)).astype(int) - m
-    sx1, sy1 = np.ceil(src.max(axis=0)).astype(int) + m
-    sx0, sy0, sx1, sy1 = max(0, sx0), max(0, sy0), min(w, sx1), min(h, sy1)
-    if sx1 - sx0 < 8 or sy1 - sy0 < 8:
-        return affine
-    source = np.ascontiguousarray(gray[sy0:sy1, sx0:sx1])
-    # warp from template pixel -> source-crop pixel
-    start = compose(
-        np.array([[1.0, 0, -sx0], [0, 1.0, -sy0]]), compose(invert(affine), np.array([[1.0, 0, tx0], [0, 1.0, ty0]]))
-    )
+    size = (template.shape[1], template.shape[0])
+    to_template = compose(np.array([[1.0, 0.0, -tx0], [0.0, 1.0, -ty0]]), affine)
+    source = cv2.warpAffine(gray, to_template, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    start = np.eye(2, 3, dtype=np.float32)
     try:
         _, found = cv2.findTransformECCWithMask(
-            np.ascontiguousarray(template),
+            template,
             source,
             mask,
             np.full(source.shape, 255, np.uint8),
-            start.astype(np.float32),
-            cv2.MOTION_AFFINE,
+            start,
+            cv2.MOTION_TRANSLATION,
             (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4),
             1,
         )
     except cv2.error:
         return affine
-    inverse = compose(
-        np.array([[1.0, 0, sx0], [0, 1.0, sy0]]),
-        compose(found.astype(np.float64), np.array([[1.0, 0, -tx0], [0, 1.0, -ty0]])),
-    )
-    refined = invert(inverse)
-    if np.abs(apply(refined, src) - apply(affine, src)).max() > REFINE_MAX_MOVE:
+    # template(q) ~ source(q + t) = I(A^-1(q + t + origin)): the refined transform moves points by -t
+    shift = found[:, 2].astype(np.float64)
+    if not np.isfinite(shift).all() or np.abs(shift).max() > REFINE_MAX_MOVE:
         return affine
+    refined = affine.copy()
+    refined[:, 2] -= shift
     return refined
 
 
