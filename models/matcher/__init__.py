@@ -5,6 +5,7 @@
 """
 
 from models.matcher.config import MatcherParams
+from models.matcher.features import FEATURE_NAMES, prefixed_features
 from models.matcher.pipeline import Link, MatchResult, match_image
 
-__all__ = ["Link", "MatchResult", "MatcherParams", "match_image"]
+__all__ = ["FEATURE_NAMES", "Link", "MatchResult", "MatcherParams", "match_image", "prefixed_features"]

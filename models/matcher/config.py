@@ -26,8 +26,8 @@ class PanelParams:
     max_gutter_ink: float  # share of non-page pixels a blank row/column may hold (dust, JPEG ringing)
     min_panel_area: float  # leaves smaller than this share of the figure are labels/decorations, not panels
     min_panel_side: int  # ... as are leaves with a side shorter than this (working px)
-    graphic_page_share: float  # panels with more page-coloured pixels than this are charts/text/diagrams
-    graphic_flat_share: float  # ... or with more perfectly flat pixels than this (rendered graphics)
+    graphic_page_share: float  # rendered chart: at least this share of page colour ...
+    graphic_flat_share: float  # ... and at least this share of the rest perfectly flat (rendered fills)
     paper_tolerance: int  # loose page-colour tolerance for text/line-art detection (absorbs JPEG ringing)
     paper_share: float  # text/line art: at least this share near the page colour (half of it exactly) ...
     stroke_radius: float  # ... and ink thinner than this radius (share of the figure diagonal) ...
@@ -85,11 +85,14 @@ class VerifyParams:
     window: int  # odd ZNCC window (working px)
     min_zncc: float  # local zero-normalised correlation that counts as agreement
     min_std: float  # local std (grey levels) below which a window is flat
+    residual_noise: float  # low-texture pixels agree when their window residual is below this x the image noise
+    residual_floor: float  # ... or below this many grey levels (noise-free images)
     pixel_tolerance: float  # residual (grey levels, after gain/offset fit) for pixel-level boundary refinement
     min_area: float  # textured agreeing area needed, as a share of the image
     min_area_px: int  # ... and at least this many working pixels
     peak_shift_px: int  # shift used to test that the transform is a sharp optimum
     max_peak_ratio: float  # residual at the transform / best residual one shift away must stay below this
+    max_noise_ratio: float  # mean residual inside a copy must stay below this x the image noise std
     max_overlap: float  # source and copy may share at most this share of the smaller one
     periodic_zncc: float  # a region correlating this well with a shifted copy of itself is a periodic pattern
     max_candidates: int  # candidates verified per image (strongest first)

@@ -36,7 +36,7 @@ DIHEDRAL = {
 }
 MAX_FREQUENCY = 3  # DCT coefficients (u, v) with 1 <= u + v <= 3: nine numbers per patch
 KEY_DIMS = 5  # the five coefficients with u + v <= 2 form the hash key (a set closed under the transforms)
-MAX_BUCKET = 16  # larger hash buckets hold featureless or repeated texture and are skipped
+MAX_BUCKET = 64  # larger hash buckets hold featureless or repeated texture and are skipped
 
 
 @lru_cache(maxsize=8)

@@ -108,3 +108,8 @@ def empty_features(scale: float = 1.0) -> dict[str, float]:
         area=1,
         scale=scale,
     )
+
+
+def prefixed_features(features: dict[str, float]) -> dict[str, float]:
+    """Feature names as the ensemble reads them (``matcher_`` prefix, the OOF ``features.csv`` columns)."""
+    return {f"matcher_{name}": float(value) for name, value in features.items()}

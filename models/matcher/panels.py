@@ -18,6 +18,7 @@ from models.matcher.config import PanelParams
 from models.matcher.prepare import WorkingImage
 
 KINDS = ("microscopy", "blot", "fluorescence", "graphic")
+FLAT_RANGE = 2  # grey levels a 3 x 3 neighbourhood may span and still be a rendered flat fill
 MAX_DEPTH = 16
 MAX_LEAVES = 512
 
@@ -57,7 +58,8 @@ class Layout:
 
 
 def page_colour(rgb: np.ndarray, params: PanelParams) -> tuple[int, int, int] | None:
-    """The colour most border pixels share, if at least ``border_share`` of them do (else None)."""
+    """The colour most border pixels share, if at least ``border_share`` of them do and it looks like
+    paper (light and nearly grey); else None."""
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
     quantised = border // 8
     keys = (quantised[:, 0].astype(np.int64) << 10) | (quantised[:, 1] << 5) | quantised[:, 2]
@@ -66,8 +68,9 @@ def page_colour(rgb: np.ndarray, params: PanelParams) -> tuple[int, int, int] | 
     candidates = border[keys == mode]
     colour = np.median(candidates, axis=0)
     close = np.abs(border - colour).max(axis=1) <= params.background_tolerance
-    if close.mean() < params.border_share or colour.mean() < params.min_page_brightness:
-        return None  # no page: a full-bleed image (a dark border is an image background, not paper)
+    neutral = colour.max() - colour.min() <= 3 * params.background_tolerance
+    if close.mean() < params.border_share or colour.mean() < params.min_page_brightness or not neutral:
+        return None  # no page: a full-bleed image (a dark or coloured border is image background, not paper)
     return tuple(round(c) for c in colour)
 
 
@@ -153,19 +156,21 @@ def is_drawn_on_paper(rgb: np.ndarray, page: np.ndarray, colour, diagonal: float
 
 
 def classify(work: WorkingImage, page: np.ndarray, box: tuple[int, int, int, int], params: PanelParams, colour) -> str:
-    """Coarse panel kind from page share, strokes, flatness, saturation and brightness."""
+    """Coarse panel kind: ``graphic`` for text/line art (thin strokes on paper) and rendered charts
+    (mostly paper, the rest perfectly flat fills); otherwise blot, fluorescence or microscopy from
+    saturation and brightness. A blot on white paper stays a blot: its bands are neither strokes nor flat."""
     y0, x0, y1, x1 = box
     rgb = work.rgb[y0:y1, x0:x1]
     gray = work.gray[y0:y1, x0:x1]
-    if page[y0:y1, x0:x1].mean() > params.graphic_page_share:
+    on_page = page[y0:y1, x0:x1]
+    if is_drawn_on_paper(rgb, on_page, colour, work.diagonal, params):
         return "graphic"
-    if is_drawn_on_paper(rgb, page[y0:y1, x0:x1], colour, work.diagonal, params):
-        return "graphic"
-    g8 = gray.astype(np.uint8)
-    kernel = np.ones((3, 3), np.uint8)
-    flat = (cv2.dilate(g8, kernel) == cv2.erode(g8, kernel)).mean()
-    if flat > params.graphic_flat_share:
-        return "graphic"
+    if on_page.mean() >= params.graphic_page_share:
+        g8 = gray.astype(np.uint8)
+        kernel = np.ones((3, 3), np.uint8)
+        flat = (cv2.dilate(g8, kernel).astype(np.int16) - cv2.erode(g8, kernel)) <= FLAT_RANGE
+        if flat[~on_page].mean() >= params.graphic_flat_share:
+            return "graphic"
     saturation = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)).mean()
     brightness = float(gray.mean())
     if brightness < 70:

@@ -67,7 +67,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         candidates += dense_candidates(work, layout, content, p.dense, min_offset)
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
 
-    ctx = VerifyContext(work, layout, content, p.verify)
+    ctx = VerifyContext(work, layout, content, p.verify, min_offset)
     pairs = [verify(c, ctx) for c in candidates]
     operations = assemble(pairs, p.operations)
 

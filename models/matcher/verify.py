@@ -13,7 +13,10 @@ For a candidate ``A`` (source -> copy) the figure is compared with its own warp 
    one shift away;
 4. a periodic pattern (a lattice, hatching) correlates with shifted copies of itself; a copied region
    of a figure does not;
-5. source and copy must not overlap, and the textured agreeing area must reach a share of the image.
+5. copied pixels agree to within the image's own noise (two independent observations of similar
+   content differ by about 1.6 noise standard deviations on average; copies by much less); a copy
+   that was rotated or rescaled was interpolated, so this test is left to the others there;
+6. source and copy must not overlap, and the agreeing area must reach a share of the image.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ import numpy as np
 from scipy import ndimage
 
 from models.matcher.config import VerifyParams
-from models.matcher.geometry import Candidate, apply, compose
+from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
 REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
 PERIODIC_SIDE = 192  # the self-repetition test runs on the region's box downscaled to this side
+MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
+FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class VerifiedPair:
     core_area: int = 0  # textured agreeing pixels
     zncc: float = 0.0  # mean ZNCC over the core
     residual: float = 1.0  # mean residual / std of the copy region
+    residual_grey: float = 255.0  # mean absolute residual inside the copy (grey levels)
     peak_ratio: float = 1.0
     overlap: float = 0.0
 
@@ -52,14 +58,19 @@ class VerifiedPair:
 class VerifyContext:
     """Per-image arrays shared by every verification."""
 
-    def __init__(self, work: WorkingImage, layout: Layout, content: np.ndarray, params: VerifyParams):
+    def __init__(
+        self, work: WorkingImage, layout: Layout, content: np.ndarray, params: VerifyParams, min_offset: float
+    ):
         self.work = work
         self.layout = layout
         self.content = content
         self.params = params
+        self.min_offset = min_offset
         self.gray = work.gray
         self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
         self.min_area = max(params.min_area * work.area, params.min_area_px)
+        self.noise = noise_sigma(work.gray, content)
+        self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
 
     def region_of(self, panel: int) -> np.ndarray:
         if panel < 0:
@@ -102,7 +113,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     """Check one candidate and, if its copy region is real, return source and copy masks."""
     p = ctx.params
     h, w = ctx.work.shape
-    dst_ok_full = ctx.region_of(candidate.dst_panel) & ~ctx.layout.page
+    dst_ok_full = ctx.region_of(candidate.dst_panel)
     ys, xs = np.nonzero(dst_ok_full)
     if len(ys) == 0:
         return VerifiedPair(candidate, False, "empty panel", 0.0)
@@ -114,34 +125,56 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     src_ok = ctx.region_of(candidate.src_panel).astype(np.uint8)
     valid = cv2.warpAffine(src_ok, warp, size, flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
     valid &= dst_ok_full[crop]
+    involution = _involutive_points(candidate.affine, candidate.dst_pts)
+    # under an involution the agreeing region holds both halves, so both ends seed it
+    seeds = apply(to_crop, np.vstack([candidate.dst_pts, candidate.src_pts]) if involution else candidate.dst_pts)
     smooth_i = ctx.smooth[crop]
     smooth_w = cv2.warpAffine(ctx.smooth, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     zncc, var_i, var_w = _zncc_maps(smooth_i, smooth_w, p.window)
     textured = (var_i >= p.min_std**2) & (var_w >= p.min_std**2)
-    agree = textured & (zncc >= p.min_zncc) & valid
+    raw_i = ctx.gray[crop]
+    raw_w = cv2.warpAffine(ctx.gray, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    near_seeds = _seed_mask(seeds, raw_i.shape, p.window) & valid
+    if not near_seeds.any():
+        return VerifiedPair(candidate, False, "support outside the panels", 0.0)
+    _, gain, offset = _fit_residual(raw_i[near_seeds], raw_w[near_seeds])
+    # textured pixels agree by correlation; low-texture pixels by a residual below the image's noise level
+    # (grain is copied exactly, so a copy's residual sits well under it; perfectly flat pixels never count)
+    residual = _box(np.abs(raw_i - (gain * raw_w + offset)), p.window)
+    quiet = (residual <= ctx.residual_tolerance) & (_box(raw_i * raw_i, 3) - _box(raw_i, 3) ** 2 >= FLAT_VAR)
+    agree = ((textured & (zncc >= p.min_zncc)) | (~textured & quiet)) & valid & ~ctx.layout.page[crop]
 
-    core = _touching(agree, apply(to_crop, candidate.dst_pts), p.window)
+    core = _touching(agree, seeds, p.window)
     core_area = int(core.sum())
     if core_area < ctx.min_area:
         return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
 
-    candidate.affine = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
+    refined = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
+    refined_w = cv2.warpAffine(
+        ctx.gray, compose(to_crop, refined), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    before, gain, offset = _fit_residual(raw_i[core], raw_w[core])
+    after, refined_gain, refined_offset = _fit_residual(raw_i[core], refined_w[core])
+    if after < before:  # keep the refinement only when it explains the copy better
+        candidate.affine, raw_w, gain, offset = refined, refined_w, refined_gain, refined_offset
     warp = compose(to_crop, candidate.affine)
-    raw_i = ctx.gray[crop]
-    raw_w = cv2.warpAffine(ctx.gray, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    _, gain, offset = _fit_residual(raw_i[core], raw_w[core])
     pixel_agree = np.abs(raw_i - (gain * raw_w + offset)) <= p.pixel_tolerance
+    # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
+    # inside the core's convex hull
     grow = cv2.dilate(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
-    region = core | (grow & pixel_agree & valid)
+    region = core | ((grow | _hull(core)) & pixel_agree & valid)
     region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
     region = ndimage.binary_fill_holes(region) & valid
 
     dst_mask = np.zeros((h, w), bool)
     dst_mask[crop] = region
-    if _involutive(candidate.affine, region, to_crop):
+    if involution:
         # A maps the copy back onto the source (a flip about an axis, a half turn): the agreeing region
         # holds both sides; self-symmetric parts are symmetric objects, the rest pairs up
-        src_mask, dst_mask = _split_partners(dst_mask, candidate.affine, p.max_overlap)
+        halves = _split_partners(dst_mask, candidate.affine, ctx.min_offset, p.max_overlap)
+        if halves is None:
+            return VerifiedPair(candidate, False, "symmetric structure", 0.0, core_area=core_area)
+        src_mask, dst_mask = halves
     else:
         src_mask = cv2.warpAffine(
             dst_mask.astype(np.uint8), candidate.affine, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
@@ -150,10 +183,11 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     if not region.any():
         return VerifiedPair(candidate, False, "only symmetric structures agree", 0.0, core_area=core_area)
 
-    inner = cv2.erode(region.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
-    residual, peak_ratio = _sharpness(
-        raw_i, raw_w, inner if inner.sum() >= ctx.min_area / 2 else region, p.peak_shift_px
-    )
+    # judged inside the core (agreeing pixels, away from the boundary the correlation window blurs)
+    inner = cv2.erode(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
+    measured = (inner if inner.sum() >= MIN_MEASURED else core) & (region | dst_mask[crop] | src_mask[crop])
+    measured = measured if measured.any() else core
+    residual_grey, residual, peak_ratio = _sharpness(raw_i, raw_w, measured, p.peak_shift_px)
     smaller = max(1, min(int(src_mask.sum()), int(dst_mask.sum())))
     pair = VerifiedPair(
         candidate,
@@ -165,6 +199,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         core_area=core_area,
         zncc=float(zncc[core].mean()),
         residual=residual,
+        residual_grey=residual_grey,
         peak_ratio=peak_ratio,
         overlap=float((src_mask & dst_mask).sum()) / smaller,
     )
@@ -172,6 +207,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.reason = "source and copy overlap"
     elif peak_ratio > p.max_peak_ratio:
         pair.reason = "not a sharp optimum (similar, not copied)"
+    elif not resampled(candidate.affine) and residual_grey > p.max_noise_ratio * max(ctx.noise, p.residual_floor):
+        pair.reason = "residual above the image noise (similar, not copied)"
     elif _repeats_itself(ctx.smooth, dst_mask, p) or _repeats_itself(ctx.smooth, src_mask, p):
         pair.reason = "periodic pattern"
     else:
@@ -261,45 +298,73 @@ def _repeats_itself(smooth: np.ndarray, mask: np.ndarray, p: VerifyParams) -> bo
     return bool(n > 2 or (n == 2 and centre == 0))
 
 
-def _involutive(affine: np.ndarray, region: np.ndarray, to_crop: np.ndarray) -> bool:
-    """Whether applying the transform twice returns (within 2 px) every point of the region's box."""
-    ys, xs = np.nonzero(region)
-    if len(xs) == 0:
-        return False
-    corners = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.min(), ys.max()], [xs.max(), ys.max()]])
-    corners = corners.astype(float) - to_crop[:, 2]
+def resampled(affine: np.ndarray) -> bool:
+    """Whether the transform interpolates (scale off 1, or a turn that is not a multiple of 90°)."""
+    angle = rotation_deg(affine) % 90.0
+    return abs(scale_of(affine) - 1.0) > 0.01 or min(angle, 90.0 - angle) > 1.0
+
+
+def _involutive_points(affine: np.ndarray, points: np.ndarray) -> bool:
+    """Whether applying the transform twice returns (within 2 px) the corners of the points' box."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    corners = np.array([lo, [hi[0], lo[1]], [lo[0], hi[1]], hi], np.float64)
     return float(np.abs(apply(compose(affine, affine), corners) - corners).max()) <= 2.0
 
 
-def _split_partners(region: np.ndarray, affine: np.ndarray, max_self: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split a region that agrees with itself under an involution into (source, copy) halves.
+def _split_partners(
+    region: np.ndarray, affine: np.ndarray, min_offset: float, max_self: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split a region that agrees with itself under an involution (a mirror, a half turn) into its halves.
 
-    Components lying mostly on their own image are symmetric structures and are dropped; the others are
-    paired with the component their image lands on, and the member of each pair that comes first
-    (left, then top) is called the source.
+    Every pixel moves by ``A(p) - p``, which points from one half to the other and vanishes on the mirror
+    axis (or the turn's centre); the sign of its component along the main displacement direction tells
+    the halves apart. Pixels moving less than ``min_offset`` sit on the axis: when they are more than
+    ``max_self`` of the region, it is a symmetric object, not a copy (None).
     """
-    h, w = region.shape
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros_like(region), np.zeros_like(region)
-    image_labels = cv2.warpAffine(labels.astype(np.float32), affine, (w, h), flags=cv2.INTER_NEAREST).astype(np.int64)
-    inside = labels > 0
-    own = np.bincount(labels[inside & (image_labels == labels)], minlength=n)
-    symmetric = own > max_self * stats[:, cv2.CC_STAT_AREA]
-    partner = np.zeros(n, np.int64)
-    for k in range(1, n):
-        hits = image_labels[(labels == k) & (image_labels > 0) & (image_labels != k)]
-        if len(hits):
-            partner[k] = int(np.bincount(hits).argmax())
-    first = np.zeros(n, bool)
-    for k in range(1, n):
-        q = partner[k]
-        first[k] = q > 0 and tuple(centroids[k]) < tuple(centroids[q])
-    keep = ~symmetric & (partner > 0)
-    keep[0] = False
-    src = (keep & first)[labels]
-    dst = (keep & ~first)[labels]
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return None
+    points = np.stack([xs, ys], axis=1).astype(np.float64)
+    moves = apply(affine, points) - points
+    _, _, vt = np.linalg.svd(moves - 0.0, full_matrices=False)
+    along = moves @ vt[0]
+    if (np.abs(along) < min_offset).mean() > max_self:
+        return None
+    src, dst = np.zeros_like(region), np.zeros_like(region)
+    src[ys[along > 0], xs[along > 0]] = True
+    dst[ys[along < 0], xs[along < 0]] = True
     return src, dst
+
+
+def _hull(mask: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    out = np.zeros(mask.shape, np.uint8)
+    if len(xs) >= 3:
+        hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
+        cv2.fillConvexPoly(out, hull, 1)
+    return out.astype(bool)
+
+
+def _seed_mask(seeds: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
+    """Pixels within ``window`` of a seed point."""
+    h, w = shape
+    mask = np.zeros((h, w), np.uint8)
+    x = np.round(seeds[:, 0]).astype(np.int64)
+    y = np.round(seeds[:, 1]).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    mask[y[inside], x[inside]] = 1
+    return cv2.dilate(mask, np.ones((window, window), np.uint8)).astype(bool)
+
+
+def noise_sigma(gray: np.ndarray, mask: np.ndarray) -> float:
+    """Noise standard deviation of an image (Immerkær's Laplacian-difference estimator) over ``mask``."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not inner.any():
+        return 0.0
+    return float(np.sqrt(np.pi / 2) / 6 * response[inner].mean())
 
 
 def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
@@ -320,8 +385,9 @@ def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
     return hit[labels]
 
 
-def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift: int) -> tuple[float, float]:
-    """(normalised residual at the transform, residual / best residual ``shift`` pixels away)."""
+def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift: int) -> tuple[float, float, float]:
+    """(residual in grey levels, normalised residual at the transform, residual / best residual ``shift``
+    pixels away)."""
     target = image[region]
     r0, _, _ = _fit_residual(target, warped[region])
     spread = float(target.std()) + 1e-6
@@ -330,4 +396,4 @@ def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift:
         r, _, _ = _fit_residual(target, _shift(warped, dx, dy)[region])
         shifted.append(r)
     best = min(shifted)
-    return r0 / spread, (r0 / best) if best > 1e-6 else 1.0
+    return r0, r0 / spread, (r0 / best) if best > 1e-6 else 1.0
