@@ -53,10 +53,12 @@ class Outcome:
 
 def run_task(task: Task, params: MatcherParams) -> Outcome:
     """Match one image file; any failure becomes an ``authentic`` outcome carrying the error."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         image = load_image(task.path)
+        cpu_start = time.process_time()  # matching cost only (decoding is the caller's business)
         result = match_image(image, params)
+        extra = {"cpu_seconds": time.process_time() - cpu_start, "megapixels": image.shape[0] * image.shape[1] / 1e6}
         annotation = format_annotation(result.operations)
         if task.overlay:
             from models.matcher.overlay import draw_overlay
@@ -66,7 +68,7 @@ def run_task(task: Task, params: MatcherParams) -> Outcome:
         if task.details:
             _write_details(task.details, task.key, annotation, result)
         prob = quantize(result.prob) if task.want_prob else None
-        return Outcome(task.key, annotation, result.features, prob, None, time.perf_counter() - start)
+        return Outcome(task.key, annotation, result.features, prob, None, time.perf_counter() - start, extra)
     except Exception as exc:  # a broken image must never sink a run
         prob = None
         if task.want_prob:
@@ -75,7 +77,8 @@ def run_task(task: Task, params: MatcherParams) -> Outcome:
             except OSError:
                 prob = None
         error = f"{task.path}: {exc}" if str(task.path) not in str(exc) else str(exc)
-        return Outcome(task.key, AUTHENTIC, empty_features(), prob, error, time.perf_counter() - start)
+        extra = {"cpu_seconds": time.process_time() - cpu_start, "megapixels": 0.0}
+        return Outcome(task.key, AUTHENTIC, empty_features(), prob, error, time.perf_counter() - start, extra)
 
 
 def _write_details(path: str, key: str, annotation: str, result: MatchResult) -> None:
