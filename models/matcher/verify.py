@@ -386,8 +386,8 @@ def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
 
 
 def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift: int) -> tuple[float, float, float]:
-    """(residual in grey levels, normalised residual at the transform, residual / best residual ``shift``
-    pixels away)."""
+    """(residual at the transform in grey levels, the same normalised by the region's spread, its ratio
+    to the best residual ``shift`` pixels away in the four axis directions)."""
     target = image[region]
     r0, _, _ = _fit_residual(target, warped[region])
     spread = float(target.std()) + 1e-6
