@@ -35,6 +35,7 @@ DIHEDRAL = {
     "transverse": ((0, -1), (-1, 0)),
 }
 MAX_FREQUENCY = 3  # DCT coefficients (u, v) with 1 <= u + v <= 3: nine numbers per patch
+EXACT_SHARE = 0.25  # a match's vote falls off as exp(-(distance / (EXACT_SHARE * radius))^2)
 KEY_DIMS = 5  # the five coefficients with u + v <= 2 form the hash key (a set closed under the transforms)
 MAX_BUCKET = 64  # larger hash buckets hold featureless or repeated texture and are skipped
 
@@ -94,33 +95,43 @@ def dense_candidates(
     feats, std = patch_features(gray, n)
     usable = allowed & (std >= params.min_std)
     usable[:r], usable[-r:], usable[:, :r], usable[:, -r:] = False, False, False, False
-    # every usable pixel is indexed; a grid of them queries (a copy's offset need not be a multiple of the grid)
-    db_ys, db_xs = np.nonzero(usable)
-    if len(db_ys) < params.min_matches:
+    # a grid of patches is indexed and every usable pixel queries it, so a copy's offset need not be a
+    # multiple of the grid: whichever end of a copied pair sits on the grid, the other end finds it
+    ys, xs = np.nonzero(usable)
+    if len(ys) < params.min_matches:
         return []
-    stride = max(1, int(np.ceil(np.sqrt(len(db_ys) / max(params.max_patches, 1)))))
-    on_grid = (db_ys % stride == 0) & (db_xs % stride == 0)
-    db_pts = np.stack([db_xs, db_ys], axis=1).astype(np.float64)
-    db_desc = feats[db_ys, db_xs]
-    query_pts, query_desc = db_pts[on_grid], db_desc[on_grid]
+    stride = max(1, int(np.ceil(np.sqrt(len(ys) / max(params.max_patches, 1)))))
+    on_grid = (ys % stride == 0) & (xs % stride == 0)
+    pts = np.stack([xs, ys], axis=1).astype(np.float64)
+    desc = feats[ys, xs]
+    grid_pts, grid_desc = pts[on_grid], desc[on_grid]
+    if len(grid_pts) < params.min_matches:
+        return []
     min_offset = min_offset_px * ds
-    index = _HashIndex(db_desc, params.hash_step)
+    index = _HashIndex(grid_desc, params.hash_step)
     found: list[tuple[int, str, np.ndarray, np.ndarray]] = []
     for name in params.transforms:
         if name not in DIHEDRAL:
             raise ValueError(
                 f"params: matcher.dense.transforms: unknown transform {name!r} (known: {sorted(DIHEDRAL)})"
             )
-        query = query_desc @ feature_transform(name, n).T.astype(np.float32)
-        q_idx, d_idx, dist = index.neighbours(query, 2 * params.radius)
+        query = desc @ feature_transform(name, n).T.astype(np.float32)
+        q_idx, g_idx, dist = index.neighbours(query, 2 * params.radius)
         # the patch itself and its spatial neighbours are self-similarity, not candidates
-        far = np.linalg.norm(db_pts[d_idx] - query_pts[q_idx], axis=1) >= min_offset
-        q_idx, d_idx, dist = q_idx[far], d_idx[far], dist[far]
+        far = np.linalg.norm(grid_pts[g_idx] - pts[q_idx], axis=1) >= min_offset
+        q_idx, g_idx, dist = q_idx[far], g_idx[far], dist[far]
         keep = _g2nn(q_idx, dist, params.ratio, params.max_copies, params.radius)
-        src, dst = query_pts[q_idx[keep]], db_pts[d_idx[keep]]
+        src, dst = pts[q_idx[keep]], grid_pts[g_idx[keep]]
+        # near-exact matches vote fully, merely similar ones hardly: copies repeat pixels, lanes look alike
+        votes = np.exp(-((dist[keep] / (EXACT_SHARE * params.radius)) ** 2))
         linear = np.array(DIHEDRAL[name], np.float64)
-        for count, members in _offset_peaks(dst - src @ linear.T, params):
-            found.append((count, name, src[members], dst[members]))
+        src, dst = _fold(src, dst, linear)
+        peaks = _offset_peaks(dst - src @ linear.T, votes, params)
+        centres = np.array([np.median(dst[m] - src[m] @ linear.T, axis=0) for _, m in peaks]).reshape(-1, 2)
+        lattice = _in_progression(centres, include_zero=name == "identity", tol=2.0 * params.offset_bin_px)
+        for (mass, members), periodic in zip(peaks, lattice, strict=True):
+            if not periodic:
+                found.append((mass, name, src[members], dst[members]))
     found.sort(key=lambda item: -item[0])
     candidates = []
     back = 1.0 / ds
@@ -134,7 +145,7 @@ def dense_candidates(
                 src_pts=src_w,
                 dst_pts=dst_w,
                 origin="dense",
-                support=int(count),
+                support=round(count),
                 src_panel=_mode(layout.panel_at(src_w)),
                 dst_panel=_mode(layout.panel_at(dst_w)),
                 extra={"transform": name},
@@ -224,18 +235,58 @@ def _hash_keys(values: np.ndarray, step: np.ndarray, shift: float) -> np.ndarray
     return key
 
 
-def _offset_peaks(offsets: np.ndarray, params: DenseParams) -> list[tuple[int, np.ndarray]]:
-    """Greedy peaks of the 2-D offset histogram (3 x 3 bin neighbourhoods) with their member matches."""
-    if len(offsets) < params.min_matches:
+def _in_progression(offsets: np.ndarray, include_zero: bool, tol: float) -> np.ndarray:
+    """Peaks lying on an evenly spaced line of three or more peaks (lanes, grids, any repeated layout).
+
+    Repeated structure puts peaks at ``t0 + k d``; a copy puts one peak where nothing else lines up. For
+    plain translations the zero offset (every patch matches itself) counts as a member, so ``d`` and
+    ``2 d`` already make a progression.
+    """
+    points = np.vstack([offsets, np.zeros((1, 2))]) if include_zero else offsets
+    marked = np.zeros(len(points), bool)
+    for i in range(len(points)):
+        for j in range(len(points)):
+            step = points[j] - points[i]
+            if i == j or np.hypot(*step) <= tol:
+                continue
+            ahead = np.linalg.norm(points - (points[j] + step), axis=1) <= max(tol, 0.03 * np.hypot(*step))
+            if ahead.any():
+                marked[[i, j]] = True
+                marked[ahead] = True
+    return marked[: len(offsets)]
+
+
+def _fold(src: np.ndarray, dst: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a transform that is its own inverse, write every pair in one direction.
+
+    The pair ``p -> q`` (offset ``t = q - D p``) is also ``q -> p`` (offset ``-D t``); which end found the
+    other depends on which sat on the grid, so both offsets get votes. Swapping ends so that the offset is
+    the lexicographically larger of the two puts all of a copy's votes in one peak.
+    """
+    if not np.allclose(linear @ linear, np.eye(2)):
+        return src, dst
+    t = dst - src @ linear.T
+    reverse = -t @ linear.T
+    swap = (reverse[:, 0] > t[:, 0]) | ((reverse[:, 0] == t[:, 0]) & (reverse[:, 1] > t[:, 1]))
+    src, dst = src.copy(), dst.copy()
+    src[swap], dst[swap] = dst[swap], src[swap].copy()
+    return src, dst
+
+
+def _offset_peaks(offsets: np.ndarray, weights: np.ndarray, params: DenseParams) -> list[tuple[float, np.ndarray]]:
+    """Greedy peaks of the weighted 2-D offset histogram (3 x 3 bin neighbourhoods) with their members."""
+    if len(offsets) == 0 or weights.sum() < params.min_matches:
         return []
     cells = np.floor(offsets / params.offset_bin_px).astype(np.int64)
     span = int(np.abs(cells).max()) + 2
     keys = (cells[:, 0] + span) * (4 * span) + (cells[:, 1] + span)
-    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.ravel()
+    mass = np.bincount(inverse, weights=weights, minlength=len(uniq))
     neighbour_keys = uniq[:, None] + np.array([dx * 4 * span + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
     pos = np.clip(np.searchsorted(uniq, neighbour_keys), 0, len(uniq) - 1)
     present = uniq[pos] == neighbour_keys
-    smoothed = (counts[pos] * present).sum(axis=1)
+    smoothed = (mass[pos] * present).sum(axis=1)
     peaks = []
     taken = np.zeros(len(uniq), bool)
     for k in np.argsort(-smoothed, kind="stable"):
@@ -245,8 +296,8 @@ def _offset_peaks(offsets: np.ndarray, params: DenseParams) -> list[tuple[int, n
             continue
         block = pos[k][present[k]]
         taken[block] = True
-        members = np.flatnonzero(np.isin(inverse.ravel(), block))
-        peaks.append((int(smoothed[k]), members))
+        members = np.flatnonzero(np.isin(inverse, block))
+        peaks.append((float(smoothed[k]), members))
         if len(peaks) >= params.max_candidates:
             break
     return peaks

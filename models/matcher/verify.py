@@ -14,7 +14,7 @@ For a candidate ``A`` (source -> copy) the figure is compared with its own warp 
 4. a periodic pattern (a lattice, hatching) correlates with shifted copies of itself; a copied region
    of a figure does not;
 5. copied pixels agree to within the image's own noise (two independent observations of similar
-   content differ by about 1.6 noise standard deviations on average; copies by much less); a copy
+   content differ by a median 0.95 noise standard deviations; copies by much less); a copy
    that was rotated or rescaled was interpolated, so this test is left to the others there;
 6. source and copy must not overlap, and the agreeing area must reach a share of the image.
 """
@@ -36,6 +36,7 @@ REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinem
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
 PERIODIC_SIDE = 192  # the self-repetition test runs on the region's box downscaled to this side
 MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
+HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 
 
@@ -50,7 +51,7 @@ class VerifiedPair:
     core_area: int = 0  # textured agreeing pixels
     zncc: float = 0.0  # mean ZNCC over the core
     residual: float = 1.0  # mean residual / std of the copy region
-    residual_grey: float = 255.0  # mean absolute residual inside the copy (grey levels)
+    residual_grey: float = 255.0  # median absolute residual inside the copy (grey levels)
     peak_ratio: float = 1.0
     overlap: float = 0.0
 
@@ -91,13 +92,28 @@ def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def _fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
-    """Mean |target - (a * source + b)| after a least-squares gain/offset fit; returns (residual, a, b)."""
+    """Median |target - (a * source + b)| after a robust gain/offset fit; returns (residual, a, b).
+
+    Least squares on all pixels, then again on the better-fitting half, so a rim of pixels outside the copy
+    (which the correlation window drags in) bends neither the fit nor the median.
+    """
+    gain, offset = _gain_offset(target, source)
+    residual = np.abs(target - (gain * source + offset))
+    if len(residual) >= 8:
+        inliers = residual <= np.median(residual)
+        gain, offset = _gain_offset(target[inliers], source[inliers])
+        residual = np.abs(target - (gain * source + offset))
+    return float(np.median(residual)) if len(residual) else 0.0, gain, offset
+
+
+def _gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
+    if len(target) == 0:
+        return 1.0, 0.0
     s_mean, t_mean = float(source.mean()), float(target.mean())
     s_var = float(((source - s_mean) ** 2).mean())
     gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
     gain = min(max(gain, 0.25), 4.0)
-    offset = t_mean - gain * s_mean
-    return float(np.abs(target - (gain * source + offset)).mean()), gain, offset
+    return gain, t_mean - gain * s_mean
 
 
 def _zncc_maps(a: np.ndarray, b: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,9 +176,12 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     warp = compose(to_crop, candidate.affine)
     pixel_agree = np.abs(raw_i - (gain * raw_w + offset)) <= p.pixel_tolerance
     # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
-    # inside the core's convex hull
+    # inside the core's convex hull when the core fills most of it
     grow = cv2.dilate(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
-    region = core | ((grow | _hull(core)) & pixel_agree & valid)
+    hull = _hull(core)
+    if hull.sum() > HULL_MAX_RATIO * core_area:  # scattered agreement (separate objects): no bridging
+        hull[:] = False
+    region = core | ((grow | hull) & pixel_agree & valid)
     region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
     region = ndimage.binary_fill_holes(region) & valid
 
