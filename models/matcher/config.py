@@ -94,7 +94,6 @@ class VerifyParams:
     max_peak_ratio: float  # residual at the transform / best residual one shift away must stay below this
     max_noise_ratio: float  # median residual inside a copy must stay below this x the image noise std
     max_overlap: float  # source and copy may share at most this share of the smaller one
-    periodic_zncc: float  # a region correlating this well with a shifted copy of itself is a periodic pattern
     max_candidates: int  # candidates verified per image (strongest first)
 
 

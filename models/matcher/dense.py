@@ -37,7 +37,7 @@ DIHEDRAL = {
 MAX_FREQUENCY = 3  # DCT coefficients (u, v) with 1 <= u + v <= 3: nine numbers per patch
 EXACT_SHARE = 0.25  # a match's vote falls off as exp(-(distance / (EXACT_SHARE * radius))^2)
 KEY_DIMS = 5  # the five coefficients with u + v <= 2 form the hash key (a set closed under the transforms)
-MAX_BUCKET = 64  # larger hash buckets hold featureless or repeated texture and are skipped
+MAX_BUCKET = 16  # larger hash buckets hold featureless or repeated texture and are skipped
 
 
 @lru_cache(maxsize=8)
@@ -128,7 +128,7 @@ def dense_candidates(
         src, dst = _fold(src, dst, linear)
         peaks = _offset_peaks(dst - src @ linear.T, votes, params)
         centres = np.array([np.median(dst[m] - src[m] @ linear.T, axis=0) for _, m in peaks]).reshape(-1, 2)
-        lattice = _in_progression(centres, include_zero=name == "identity", tol=2.0 * params.offset_bin_px)
+        lattice = _in_progression(centres, tol=2.0 * params.offset_bin_px)
         for (mass, members), periodic in zip(peaks, lattice, strict=True):
             if not periodic:
                 found.append((mass, name, src[members], dst[members]))
@@ -171,7 +171,8 @@ class _HashIndex:
         for shift in (0.0, 0.5):
             keys = _hash_keys(desc, self.step, shift)
             order = np.argsort(keys, kind="stable")
-            self.tables.append((shift, order, keys[order]))
+            cells, start, size = np.unique(keys[order], return_index=True, return_counts=True)
+            self.tables.append((shift, order, cells, start, size))
 
     def neighbours(self, query: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(query row, desc row, distance)`` for every hash-cell mate closer than ``cap``.
@@ -183,10 +184,13 @@ class _HashIndex:
         n = len(self.desc)
         lookups = []
         crowded = np.zeros(len(query), bool)
-        for shift, order, sorted_keys in self.tables:
+        for shift, order, cells, cell_start, cell_size in self.tables:
             key_q = _hash_keys(query, self.step, shift)
-            left = np.searchsorted(sorted_keys, key_q, "left")
-            size = np.searchsorted(sorted_keys, key_q, "right") - left
+            # one binary search per query, on the distinct cells
+            pos = np.minimum(np.searchsorted(cells, key_q), len(cells) - 1)
+            hit = cells[pos] == key_q
+            left = np.where(hit, cell_start[pos], 0)
+            size = np.where(hit, cell_size[pos], 0)
             crowded |= size > MAX_BUCKET
             lookups.append((order, left, size))
         pairs, dists = [], []
@@ -209,7 +213,8 @@ def _g2nn(q_idx: np.ndarray, dist: np.ndarray, ratio: float, max_copies: int, ra
     """Generalised 2NN over each query's neighbours (see :func:`keypoints.gap_accept`)."""
     if len(q_idx) == 0:
         return np.zeros(0, bool)
-    order = np.lexsort((dist, q_idx))
+    # one float sort key: query index, then distance (scaled into [0, 0.5))
+    order = np.argsort(q_idx * 1.0 + dist / (2.0 * max(float(dist.max()), 1e-9) + 1e-9))
     q_sorted = q_idx[order]
     starts = np.flatnonzero(np.concatenate(([True], q_sorted[1:] != q_sorted[:-1])))
     group = np.cumsum(np.concatenate(([False], q_sorted[1:] != q_sorted[:-1])))
@@ -235,25 +240,25 @@ def _hash_keys(values: np.ndarray, step: np.ndarray, shift: float) -> np.ndarray
     return key
 
 
-def _in_progression(offsets: np.ndarray, include_zero: bool, tol: float) -> np.ndarray:
+def _in_progression(offsets: np.ndarray, tol: float) -> np.ndarray:
     """Peaks lying on an evenly spaced line of three or more peaks (lanes, grids, any repeated layout).
 
-    Repeated structure puts peaks at ``t0 + k d``; a copy puts one peak where nothing else lines up. For
-    plain translations the zero offset (every patch matches itself) counts as a member, so ``d`` and
-    ``2 d`` already make a progression.
+    Repeated structure puts peaks at ``t0 + k d`` for many ``k``; a copy puts one peak, a chain of two
+    copies at one spacing two (``d`` and ``2 d``), neither of which makes three in a row.
     """
-    points = np.vstack([offsets, np.zeros((1, 2))]) if include_zero else offsets
-    marked = np.zeros(len(points), bool)
-    for i in range(len(points)):
-        for j in range(len(points)):
-            step = points[j] - points[i]
-            if i == j or np.hypot(*step) <= tol:
+    marked = np.zeros(len(offsets), bool)
+    for i in range(len(offsets)):
+        for j in range(len(offsets)):
+            step = offsets[j] - offsets[i]
+            length = float(np.hypot(*step))
+            if i == j or length <= tol:
                 continue
-            ahead = np.linalg.norm(points - (points[j] + step), axis=1) <= max(tol, 0.03 * np.hypot(*step))
+            near = max(tol, 0.03 * length)
+            ahead = np.linalg.norm(offsets - (offsets[j] + step), axis=1) <= near
             if ahead.any():
                 marked[[i, j]] = True
                 marked[ahead] = True
-    return marked[: len(offsets)]
+    return marked
 
 
 def _fold(src: np.ndarray, dst: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Where matching may look: inside matchable panels, off the page, away from text and scale bars.
 
-Text, panel letters, arrows and scale bars drawn on top of micrographs are small blobs of one pure,
-perfectly flat colour (white, black, yellow, ...). They repeat across panels and are the classic source
+Text, panel letters, arrows and scale bars drawn on top of micrographs are small blobs of one pure
+colour (white, black, yellow, ...). They repeat across panels and are the classic source
 of false matches, so they are removed with a small margin. Charts and text panels are excluded as a
 whole by their panel kind (see :mod:`models.matcher.panels`).
 """
@@ -15,9 +15,15 @@ from models.matcher.config import MaskingParams
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
+MIN_OVERLAY_PIXELS = 3  # smaller pure-colour specks are noise, not annotations
+
 
 def overlay_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> np.ndarray:
-    """Small flat blobs of pure colour inside panels (annotations drawn over the image), with a margin."""
+    """Small flat blobs of pure colour inside panels (annotations drawn over the image), with a margin.
+
+    Flatness keeps saturated image content out (thin pure highlights and gaps, band cores fading into
+    the background); isolated pure specks are noise, large pure areas are backgrounds.
+    """
     rgb = work.rgb
     tol = params.pure_tolerance
     pure = ((rgb <= tol) | (rgb >= 255 - tol)).all(axis=2)
@@ -36,7 +42,8 @@ def overlay_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> n
     np.maximum.at(panel_of, comp[inside], layout.labels[inside].astype(np.int64))
     panel_of = panel_of[1:]
     limit = params.overlay_max_area * panel_area[panel_of]
-    small = np.concatenate(([False], stats[1:, cv2.CC_STAT_AREA] <= limit))
+    area = stats[1:, cv2.CC_STAT_AREA]
+    small = np.concatenate(([False], (area <= limit) & (area >= MIN_OVERLAY_PIXELS)))
     mask = small[comp].astype(np.uint8)
     if params.overlay_margin_px > 0:
         size = 2 * params.overlay_margin_px + 1

@@ -57,7 +57,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         return MatchResult([], np.zeros(native, np.float32), empty_features())
     work = prepare(rgb, p.image)
     layout = find_panels(work, p.panels)
-    content, _ = content_mask(work, layout, p.masking)
+    content, overlays = content_mask(work, layout, p.masking)
     min_offset = max(p.keypoints.min_offset * work.diagonal, 2.0 * p.verify.window)
 
     kps = detect(work.gray, content, p.keypoints, [panel.box for panel in layout.panels if panel.matchable])
@@ -67,7 +67,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         candidates += dense_candidates(work, layout, content, p.dense, min_offset)
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
 
-    ctx = VerifyContext(work, layout, content, p.verify, min_offset)
+    ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
     pairs = [verify(c, ctx) for c in candidates]
     operations = assemble(pairs, p.operations)
 

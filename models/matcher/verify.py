@@ -11,12 +11,12 @@ For a candidate ``A`` (source -> copy) the figure is compared with its own warp 
    shifting by a couple of pixels. A real copy (same pixels, same grain) loses its agreement at once,
    while merely similar structures (neighbouring blot bands, edges, smooth blobs) agree about as well
    one shift away;
-4. a periodic pattern (a lattice, hatching) correlates with shifted copies of itself; a copied region
-   of a figure does not;
 5. copied pixels agree to within the image's own noise (two independent observations of similar
    content differ by a median 0.95 noise standard deviations; copies by much less); a copy
    that was rotated or rescaled was interpolated, so this test is left to the others there;
-6. source and copy must not overlap, and the agreeing area must reach a share of the image.
+6. source and copy must not overlap (except as links of a chain of copies), and the agreeing area must
+   reach a share of the image;
+7. a region that repeats itself exactly at several shifts (hatching, lattices) is a pattern, not a copy.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from models.matcher.prepare import WorkingImage
 
 REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
-PERIODIC_SIDE = 192  # the self-repetition test runs on the region's box downscaled to this side
 MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
+REPEAT_SIDE = 256  # the exact-repetition test looks at most this far across a region
+REPEAT_ZNCC = 0.9  # correlation of a candidate repeat before its residual is checked
+CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 
@@ -60,13 +62,20 @@ class VerifyContext:
     """Per-image arrays shared by every verification."""
 
     def __init__(
-        self, work: WorkingImage, layout: Layout, content: np.ndarray, params: VerifyParams, min_offset: float
+        self,
+        work: WorkingImage,
+        layout: Layout,
+        content: np.ndarray,
+        params: VerifyParams,
+        min_offset: float,
+        overlays: np.ndarray | None = None,
     ):
         self.work = work
         self.layout = layout
         self.content = content
         self.params = params
         self.min_offset = min_offset
+        self.overlays = overlays if overlays is not None else np.zeros(work.shape, bool)
         self.gray = work.gray
         self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
         self.min_area = max(params.min_area * work.area, params.min_area_px)
@@ -159,6 +168,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     residual = _box(np.abs(raw_i - (gain * raw_w + offset)), p.window)
     quiet = (residual <= ctx.residual_tolerance) & (_box(raw_i * raw_i, 3) - _box(raw_i, 3) ** 2 >= FLAT_VAR)
     agree = ((textured & (zncc >= p.min_zncc)) | (~textured & quiet)) & valid & ~ctx.layout.page[crop]
+    agree &= ~ctx.overlays[crop]  # identical scale bars and labels agree perfectly and prove nothing
 
     core = _touching(agree, seeds, p.window)
     core_area = int(core.sum())
@@ -220,15 +230,16 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         residual=residual,
         residual_grey=residual_grey,
         peak_ratio=peak_ratio,
-        overlap=float((src_mask & dst_mask).sum()) / smaller,
+        overlap=_partial_overlap(src_mask, dst_mask) / smaller,
     )
+    tolerance = p.max_noise_ratio * max(ctx.noise, p.residual_floor)  # "the same pixels", in grey levels
     if pair.overlap > p.max_overlap:
         pair.reason = "source and copy overlap"
     elif peak_ratio > p.max_peak_ratio:
         pair.reason = "not a sharp optimum (similar, not copied)"
-    elif not resampled(candidate.affine) and residual_grey > p.max_noise_ratio * max(ctx.noise, p.residual_floor):
+    elif not resampled(candidate.affine) and residual_grey > tolerance:
         pair.reason = "residual above the image noise (similar, not copied)"
-    elif _repeats_itself(ctx.smooth, dst_mask, p) or _repeats_itself(ctx.smooth, src_mask, p):
+    elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
     else:
         pair.accepted, pair.reason = True, "ok"
@@ -283,40 +294,6 @@ def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tupl
     return refined
 
 
-def _repeats_itself(smooth: np.ndarray, mask: np.ndarray, p: VerifyParams) -> bool:
-    """Whether the region's content correlates with shifted copies of itself (a periodic pattern).
-
-    The central half of the region's box is correlated with the whole box; the main lobe of the
-    correlation (the connected area around zero shift above ``periodic_zncc``) is ignored, so smooth
-    or elongated content is not called periodic; any other location that correlates as well means the
-    content repeats itself, and so would match itself under many transforms, not just the candidate.
-    """
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return False
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    box = smooth[y0:y1, x0:x1]
-    scale = min(1.0, PERIODIC_SIDE / max(box.shape))
-    if scale < 1.0:
-        box = cv2.resize(
-            box,
-            (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale))),
-            interpolation=cv2.INTER_AREA,
-        )
-    bh, bw = box.shape
-    th, tw = bh // 2, bw // 2
-    if th < 8 or tw < 8:
-        return False
-    template = box[bh // 4 : bh // 4 + th, bw // 4 : bw // 4 + tw]
-    if float(template.std()) < p.min_std:
-        return False
-    corr = cv2.matchTemplate(box, template, cv2.TM_CCOEFF_NORMED)
-    high = (corr >= p.periodic_zncc).astype(np.uint8)
-    n, labels = cv2.connectedComponents(high, connectivity=8)
-    centre = labels[bh // 4, bw // 4]
-    return bool(n > 2 or (n == 2 and centre == 0))
-
-
 def resampled(affine: np.ndarray) -> bool:
     """Whether the transform interpolates (scale off 1, or a turn that is not a multiple of 90°)."""
     angle = rotation_deg(affine) % 90.0
@@ -353,6 +330,57 @@ def _split_partners(
     src[ys[along > 0], xs[along > 0]] = True
     dst[ys[along < 0], xs[along < 0]] = True
     return src, dst
+
+
+def _repeats_exactly(gray: np.ndarray, mask: np.ndarray, tolerance: float) -> bool:
+    """Whether a region repeats itself exactly at two or more other shifts (hatching, lattices, tiled
+    patterns), which makes any one transform between its repeats meaningless.
+
+    The central half of the region's box (at most ``REPEAT_SIDE`` px) is correlated with the box; every
+    correlation maximum outside the main lobe is checked for an exact repeat (median residual within
+    ``tolerance`` grey levels). Similar-looking content (blot lanes, cells) is not exact; a chain of two
+    copies repeats once.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return False
+    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+    half_h = min((ys.max() - ys.min() + 1) // 2, REPEAT_SIDE // 2)
+    half_w = min((xs.max() - xs.min() + 1) // 2, REPEAT_SIDE // 2)
+    box = gray[max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w]
+    th, tw = box.shape[0] // 2, box.shape[1] // 2
+    if th < 8 or tw < 8:
+        return False
+    ty, tx = box.shape[0] // 4, box.shape[1] // 4
+    template = np.ascontiguousarray(box[ty : ty + th, tx : tx + tw])
+    if float(template.std()) < 1.0:
+        return False
+    corr = cv2.matchTemplate(np.ascontiguousarray(box), template, cv2.TM_CCOEFF_NORMED)
+    high = (corr >= REPEAT_ZNCC).astype(np.uint8)
+    n, labels = cv2.connectedComponents(high, connectivity=8)
+    exact = 0
+    for k in range(1, n):
+        if k == labels[ty, tx]:
+            continue  # the main lobe around zero shift
+        y, x = np.unravel_index(np.argmax(np.where(labels == k, corr, -1.0)), corr.shape)
+        other = box[y : y + th, x : x + tw]
+        residual, _, _ = _fit_residual(template.ravel(), other.ravel())
+        exact += residual <= tolerance
+        if exact >= 2:
+            return True
+    return False
+
+
+def _partial_overlap(src: np.ndarray, dst: np.ndarray) -> int:
+    """Pixels shared by source and copy, except whole copies that are also sources (a chain of copies,
+    ``S -> C1 -> C2`` at one offset, shares ``C1`` entirely; a smear of a region over itself shares parts)."""
+    shared = src & dst
+    if not shared.any():
+        return 0
+    n, labels = cv2.connectedComponents(dst.astype(np.uint8), connectivity=8)
+    inside = np.bincount(labels[shared], minlength=n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    chained = inside >= CHAIN_SHARE
+    return int((shared & ~chained[labels]).sum())
 
 
 def _hull(mask: np.ndarray) -> np.ndarray:
