@@ -16,6 +16,11 @@ SECTIONS = {
         "bench.synth",
         "Demo profile of `recodai synth` (PNG + masks + manifest) into a temp folder; target >= 20 images/s.",
     ),
+    "matcher": (
+        "bench.matcher",
+        "Matcher alone on <data.root>/test_images (solution.csv, manifest.csv slices); speed = CPU s per MP of "
+        "single-threaded workers; memory = peak RSS of a fresh process on a 4000x4000 figure.",
+    ),
 }
 
 

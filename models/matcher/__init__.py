@@ -1,0 +1,11 @@
+"""The copy-move matcher: finds repetition inside a figure and returns whole operations.
+
+``match_image(image, params)`` is the public API (see docs/ARCHITECTURE.md); ``params`` is the
+``matcher`` section of params.yaml. Inference needs only numpy, scipy and OpenCV.
+"""
+
+from models.matcher.config import MatcherParams
+from models.matcher.features import FEATURE_NAMES, prefixed_features
+from models.matcher.pipeline import Link, MatchResult, match_image
+
+__all__ = ["FEATURE_NAMES", "Link", "MatchResult", "MatcherParams", "match_image", "prefixed_features"]

@@ -1,0 +1,446 @@
+"""Verification and masks: does the figure really agree with itself under a candidate transform?
+
+For a candidate ``A`` (source -> copy) the figure is compared with its own warp ``I(A⁻¹ q)``:
+
+1. local zero-normalised cross-correlation (ZNCC) over a small window marks textured pixels that
+   agree; the agreeing components touching the candidate's support points are the copy's core;
+2. the core grows to the pixels whose residual after a gain/offset fit is small (pixel-accurate
+   boundaries, flat interiors of copied bands), holes are filled; the source side is the copy mask
+   mapped back through ``A``;
+3. the transform must be a sharp optimum: the residual at ``A`` is compared with the residual after
+   shifting by a couple of pixels. A real copy (same pixels, same grain) loses its agreement at once,
+   while merely similar structures (neighbouring blot bands, edges, smooth blobs) agree about as well
+   one shift away;
+5. copied pixels agree to within the image's own noise (two independent observations of similar
+   content differ by a median 0.95 noise standard deviations; copies by much less); a copy
+   that was rotated or rescaled was interpolated, so this test is left to the others there;
+6. source and copy must not overlap (except as links of a chain of copies), and the agreeing area must
+   reach a share of the image;
+7. a region that repeats itself exactly at several shifts (hatching, lattices) is a pattern, not a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from models.matcher.config import VerifyParams
+from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
+from models.matcher.panels import Layout
+from models.matcher.prepare import WorkingImage
+
+REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
+REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
+MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
+REPEAT_SIDE = 256  # the exact-repetition test looks at most this far across a region
+REPEAT_ZNCC = 0.9  # correlation of a candidate repeat before its residual is checked
+CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
+HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
+FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
+
+
+@dataclass
+class VerifiedPair:
+    candidate: Candidate
+    accepted: bool
+    reason: str  # "ok" or why it was rejected
+    confidence: float  # >= 0.5 exactly when accepted
+    src_mask: np.ndarray | None = None  # (h, w) bool, working resolution
+    dst_mask: np.ndarray | None = None
+    core_area: int = 0  # textured agreeing pixels
+    zncc: float = 0.0  # mean ZNCC over the core
+    residual: float = 1.0  # mean residual / std of the copy region
+    residual_grey: float = 255.0  # median absolute residual inside the copy (grey levels)
+    peak_ratio: float = 1.0
+    overlap: float = 0.0
+
+
+class VerifyContext:
+    """Per-image arrays shared by every verification."""
+
+    def __init__(
+        self,
+        work: WorkingImage,
+        layout: Layout,
+        content: np.ndarray,
+        params: VerifyParams,
+        min_offset: float,
+        overlays: np.ndarray | None = None,
+    ):
+        self.work = work
+        self.layout = layout
+        self.content = content
+        self.params = params
+        self.min_offset = min_offset
+        self.overlays = overlays if overlays is not None else np.zeros(work.shape, bool)
+        self.gray = work.gray
+        self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
+        self.min_area = max(params.min_area * work.area, params.min_area_px)
+        self.noise = noise_sigma(work.gray, content)
+        self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
+
+    def region_of(self, panel: int) -> np.ndarray:
+        if panel < 0:
+            return self.content
+        return self.layout.labels == panel
+
+
+def _box(image: np.ndarray, window: int) -> np.ndarray:
+    return cv2.boxFilter(image, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT)
+
+
+def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``out[y, x] = image[y - dy, x - dx]`` with edge replication."""
+    pad = max(abs(dx), abs(dy))
+    padded = np.pad(image, pad, mode="edge")
+    h, w = image.shape
+    return padded[pad - dy : pad - dy + h, pad - dx : pad - dx + w]
+
+
+def _fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
+    """Median |target - (a * source + b)| after a robust gain/offset fit; returns (residual, a, b).
+
+    Least squares on all pixels, then again on the better-fitting half, so a rim of pixels outside the copy
+    (which the correlation window drags in) bends neither the fit nor the median.
+    """
+    gain, offset = _gain_offset(target, source)
+    residual = np.abs(target - (gain * source + offset))
+    if len(residual) >= 8:
+        inliers = residual <= np.median(residual)
+        gain, offset = _gain_offset(target[inliers], source[inliers])
+        residual = np.abs(target - (gain * source + offset))
+    return float(np.median(residual)) if len(residual) else 0.0, gain, offset
+
+
+def _gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
+    if len(target) == 0:
+        return 1.0, 0.0
+    s_mean, t_mean = float(source.mean()), float(target.mean())
+    s_var = float(((source - s_mean) ** 2).mean())
+    gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
+    gain = min(max(gain, 0.25), 4.0)
+    return gain, t_mean - gain * s_mean
+
+
+def _zncc_maps(a: np.ndarray, b: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mu_a, mu_b = _box(a, window), _box(b, window)
+    var_a = np.maximum(_box(a * a, window) - mu_a * mu_a, 0)
+    var_b = np.maximum(_box(b * b, window) - mu_b * mu_b, 0)
+    cov = _box(a * b, window) - mu_a * mu_b
+    zncc = cov / np.sqrt(var_a * var_b + 1e-6)
+    return zncc, var_a, var_b
+
+
+def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
+    """Check one candidate and, if its copy region is real, return source and copy masks."""
+    p = ctx.params
+    h, w = ctx.work.shape
+    dst_ok_full = ctx.region_of(candidate.dst_panel)
+    ys, xs = np.nonzero(dst_ok_full)
+    if len(ys) == 0:
+        return VerifiedPair(candidate, False, "empty panel", 0.0)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = (slice(y0, y1), slice(x0, x1))
+    size = (int(x1 - x0), int(y1 - y0))
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
+    warp = compose(to_crop, candidate.affine)  # crop pixel q' shows source pixel A^-1(q' + origin)
+    src_ok = ctx.region_of(candidate.src_panel).astype(np.uint8)
+    valid = cv2.warpAffine(src_ok, warp, size, flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
+    valid &= dst_ok_full[crop]
+    involution = _involutive_points(candidate.affine, candidate.dst_pts)
+    # under an involution the agreeing region holds both halves, so both ends seed it
+    seeds = apply(to_crop, np.vstack([candidate.dst_pts, candidate.src_pts]) if involution else candidate.dst_pts)
+    smooth_i = ctx.smooth[crop]
+    smooth_w = cv2.warpAffine(ctx.smooth, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    zncc, var_i, var_w = _zncc_maps(smooth_i, smooth_w, p.window)
+    textured = (var_i >= p.min_std**2) & (var_w >= p.min_std**2)
+    raw_i = ctx.gray[crop]
+    raw_w = cv2.warpAffine(ctx.gray, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    near_seeds = _seed_mask(seeds, raw_i.shape, p.window) & valid
+    if not near_seeds.any():
+        return VerifiedPair(candidate, False, "support outside the panels", 0.0)
+    _, gain, offset = _fit_residual(raw_i[near_seeds], raw_w[near_seeds])
+    # textured pixels agree by correlation; low-texture pixels by a residual below the image's noise level
+    # (grain is copied exactly, so a copy's residual sits well under it; perfectly flat pixels never count)
+    residual = _box(np.abs(raw_i - (gain * raw_w + offset)), p.window)
+    quiet = (residual <= ctx.residual_tolerance) & (_box(raw_i * raw_i, 3) - _box(raw_i, 3) ** 2 >= FLAT_VAR)
+    agree = ((textured & (zncc >= p.min_zncc)) | (~textured & quiet)) & valid & ~ctx.layout.page[crop]
+    agree &= ~ctx.overlays[crop]  # identical scale bars and labels agree perfectly and prove nothing
+
+    core = _touching(agree, seeds, p.window)
+    core_area = int(core.sum())
+    if core_area < ctx.min_area:
+        return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
+
+    refined = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
+    refined_w = cv2.warpAffine(
+        ctx.gray, compose(to_crop, refined), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    before, gain, offset = _fit_residual(raw_i[core], raw_w[core])
+    after, refined_gain, refined_offset = _fit_residual(raw_i[core], refined_w[core])
+    if after < before:  # keep the refinement only when it explains the copy better
+        candidate.affine, raw_w, gain, offset = refined, refined_w, refined_gain, refined_offset
+    warp = compose(to_crop, candidate.affine)
+    pixel_agree = np.abs(raw_i - (gain * raw_w + offset)) <= p.pixel_tolerance
+    # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
+    # inside the core's convex hull when the core fills most of it
+    grow = cv2.dilate(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
+    hull = _hull(core)
+    if hull.sum() > HULL_MAX_RATIO * core_area:  # scattered agreement (separate objects): no bridging
+        hull[:] = False
+    region = core | ((grow | hull) & pixel_agree & valid)
+    region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
+    region = ndimage.binary_fill_holes(region) & valid
+
+    dst_mask = np.zeros((h, w), bool)
+    dst_mask[crop] = region
+    if involution:
+        # A maps the copy back onto the source (a flip about an axis, a half turn): the agreeing region
+        # holds both sides; self-symmetric parts are symmetric objects, the rest pairs up
+        halves = _split_partners(dst_mask, candidate.affine, ctx.min_offset, p.max_overlap)
+        if halves is None:
+            return VerifiedPair(candidate, False, "symmetric structure", 0.0, core_area=core_area)
+        src_mask, dst_mask = halves
+    else:
+        src_mask = cv2.warpAffine(
+            dst_mask.astype(np.uint8), candidate.affine, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        ).astype(bool)
+    region = dst_mask[crop]
+    if not region.any():
+        return VerifiedPair(candidate, False, "only symmetric structures agree", 0.0, core_area=core_area)
+
+    # judged inside the core (agreeing pixels, away from the boundary the correlation window blurs)
+    inner = cv2.erode(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
+    measured = (inner if inner.sum() >= MIN_MEASURED else core) & (region | dst_mask[crop] | src_mask[crop])
+    measured = measured if measured.any() else core
+    residual_grey, residual, peak_ratio = _sharpness(raw_i, raw_w, measured, p.peak_shift_px)
+    smaller = max(1, min(int(src_mask.sum()), int(dst_mask.sum())))
+    pair = VerifiedPair(
+        candidate,
+        False,
+        "",
+        0.0,
+        src_mask=src_mask,
+        dst_mask=dst_mask,
+        core_area=core_area,
+        zncc=float(zncc[core].mean()),
+        residual=residual,
+        residual_grey=residual_grey,
+        peak_ratio=peak_ratio,
+        overlap=_partial_overlap(src_mask, dst_mask) / smaller,
+    )
+    tolerance = p.max_noise_ratio * max(ctx.noise, p.residual_floor)  # "the same pixels", in grey levels
+    if pair.overlap > p.max_overlap:
+        pair.reason = "source and copy overlap"
+    elif peak_ratio > p.max_peak_ratio:
+        pair.reason = "not a sharp optimum (similar, not copied)"
+    elif not resampled(candidate.affine) and residual_grey > tolerance:
+        pair.reason = "residual above the image noise (similar, not copied)"
+    elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
+        pair.reason = "periodic pattern"
+    else:
+        pair.accepted, pair.reason = True, "ok"
+    if pair.accepted:
+        pair.confidence = 0.5 + 0.5 * (1.0 - peak_ratio / max(p.max_peak_ratio, 1e-6))
+    else:
+        pair.confidence = 0.25 * max(0.0, 1.0 - peak_ratio)
+    return pair
+
+
+def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """Sub-pixel translation refinement of ``affine`` by ECC alignment of the copy core onto its source.
+
+    Keypoint positions carry half-pixel biases under flips and turns and dense offsets are quantised to
+    the dense grid; both are translation errors, so only the translation is refined (the source is first
+    warped into the copy's frame with the current transform). Kept when the move is below
+    ``REFINE_MAX_MOVE`` pixels.
+    """
+    ys, xs = np.nonzero(core)
+    m = REFINE_MARGIN
+    h, w = gray.shape
+    ty0, ty1 = max(0, origin[0] + ys.min() - m), min(h, origin[0] + ys.max() + 1 + m)
+    tx0, tx1 = max(0, origin[1] + xs.min() - m), min(w, origin[1] + xs.max() + 1 + m)
+    template = np.ascontiguousarray(gray[ty0:ty1, tx0:tx1])
+    if min(template.shape) < 8:
+        return affine
+    mask = np.zeros(template.shape, np.uint8)
+    mask[ys + origin[0] - ty0, xs + origin[1] - tx0] = 255
+    size = (template.shape[1], template.shape[0])
+    to_template = compose(np.array([[1.0, 0.0, -tx0], [0.0, 1.0, -ty0]]), affine)
+    source = cv2.warpAffine(gray, to_template, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    start = np.eye(2, 3, dtype=np.float32)
+    try:
+        _, found = cv2.findTransformECCWithMask(
+            template,
+            source,
+            mask,
+            np.full(source.shape, 255, np.uint8),
+            start,
+            cv2.MOTION_TRANSLATION,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4),
+            1,
+        )
+    except cv2.error:
+        return affine
+    # template(q) ~ source(q + t) = I(A^-1(q + t + origin)): the refined transform moves points by -t
+    shift = found[:, 2].astype(np.float64)
+    if not np.isfinite(shift).all() or np.abs(shift).max() > REFINE_MAX_MOVE:
+        return affine
+    refined = affine.copy()
+    refined[:, 2] -= shift
+    return refined
+
+
+def resampled(affine: np.ndarray) -> bool:
+    """Whether the transform interpolates (scale off 1, or a turn that is not a multiple of 90°)."""
+    angle = rotation_deg(affine) % 90.0
+    return abs(scale_of(affine) - 1.0) > 0.01 or min(angle, 90.0 - angle) > 1.0
+
+
+def _involutive_points(affine: np.ndarray, points: np.ndarray) -> bool:
+    """Whether applying the transform twice returns (within 2 px) the corners of the points' box."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    corners = np.array([lo, [hi[0], lo[1]], [lo[0], hi[1]], hi], np.float64)
+    return float(np.abs(apply(compose(affine, affine), corners) - corners).max()) <= 2.0
+
+
+def _split_partners(
+    region: np.ndarray, affine: np.ndarray, min_offset: float, max_self: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split a region that agrees with itself under an involution (a mirror, a half turn) into its halves.
+
+    Every pixel moves by ``A(p) - p``, which points from one half to the other and vanishes on the mirror
+    axis (or the turn's centre); the sign of its component along the main displacement direction tells
+    the halves apart. Pixels moving less than ``min_offset`` sit on the axis: when they are more than
+    ``max_self`` of the region, it is a symmetric object, not a copy (None).
+    """
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return None
+    points = np.stack([xs, ys], axis=1).astype(np.float64)
+    moves = apply(affine, points) - points
+    _, _, vt = np.linalg.svd(moves - 0.0, full_matrices=False)
+    along = moves @ vt[0]
+    if (np.abs(along) < min_offset).mean() > max_self:
+        return None
+    src, dst = np.zeros_like(region), np.zeros_like(region)
+    src[ys[along > 0], xs[along > 0]] = True
+    dst[ys[along < 0], xs[along < 0]] = True
+    return src, dst
+
+
+def _repeats_exactly(gray: np.ndarray, mask: np.ndarray, tolerance: float) -> bool:
+    """Whether a region repeats itself exactly at two or more other shifts (hatching, lattices, tiled
+    patterns), which makes any one transform between its repeats meaningless.
+
+    The central half of the region's box (at most ``REPEAT_SIDE`` px) is correlated with the box; every
+    correlation maximum outside the main lobe is checked for an exact repeat (median residual within
+    ``tolerance`` grey levels). Similar-looking content (blot lanes, cells) is not exact; a chain of two
+    copies repeats once.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return False
+    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+    half_h = min((ys.max() - ys.min() + 1) // 2, REPEAT_SIDE // 2)
+    half_w = min((xs.max() - xs.min() + 1) // 2, REPEAT_SIDE // 2)
+    box = gray[max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w]
+    th, tw = box.shape[0] // 2, box.shape[1] // 2
+    if th < 8 or tw < 8:
+        return False
+    ty, tx = box.shape[0] // 4, box.shape[1] // 4
+    template = np.ascontiguousarray(box[ty : ty + th, tx : tx + tw])
+    if float(template.std()) < 1.0:
+        return False
+    corr = cv2.matchTemplate(np.ascontiguousarray(box), template, cv2.TM_CCOEFF_NORMED)
+    high = (corr >= REPEAT_ZNCC).astype(np.uint8)
+    n, labels = cv2.connectedComponents(high, connectivity=8)
+    exact = 0
+    for k in range(1, n):
+        if k == labels[ty, tx]:
+            continue  # the main lobe around zero shift
+        y, x = np.unravel_index(np.argmax(np.where(labels == k, corr, -1.0)), corr.shape)
+        other = box[y : y + th, x : x + tw]
+        residual, _, _ = _fit_residual(template.ravel(), other.ravel())
+        exact += residual <= tolerance
+        if exact >= 2:
+            return True
+    return False
+
+
+def _partial_overlap(src: np.ndarray, dst: np.ndarray) -> int:
+    """Pixels shared by source and copy, except whole copies that are also sources (a chain of copies,
+    ``S -> C1 -> C2`` at one offset, shares ``C1`` entirely; a smear of a region over itself shares parts)."""
+    shared = src & dst
+    if not shared.any():
+        return 0
+    n, labels = cv2.connectedComponents(dst.astype(np.uint8), connectivity=8)
+    inside = np.bincount(labels[shared], minlength=n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    chained = inside >= CHAIN_SHARE
+    return int((shared & ~chained[labels]).sum())
+
+
+def _hull(mask: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    out = np.zeros(mask.shape, np.uint8)
+    if len(xs) >= 3:
+        hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
+        cv2.fillConvexPoly(out, hull, 1)
+    return out.astype(bool)
+
+
+def _seed_mask(seeds: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
+    """Pixels within ``window`` of a seed point."""
+    h, w = shape
+    mask = np.zeros((h, w), np.uint8)
+    x = np.round(seeds[:, 0]).astype(np.int64)
+    y = np.round(seeds[:, 1]).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    mask[y[inside], x[inside]] = 1
+    return cv2.dilate(mask, np.ones((window, window), np.uint8)).astype(bool)
+
+
+def noise_sigma(gray: np.ndarray, mask: np.ndarray) -> float:
+    """Noise standard deviation of an image (Immerkær's Laplacian-difference estimator) over ``mask``."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not inner.any():
+        return 0.0
+    return float(np.sqrt(np.pi / 2) / 6 * response[inner].mean())
+
+
+def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
+    """Components of ``agree`` within ``window`` pixels of a seed point."""
+    n, labels = cv2.connectedComponents(agree.astype(np.uint8), connectivity=8)
+    if n <= 1 or len(seeds) == 0:
+        return np.zeros_like(agree)
+    h, w = agree.shape
+    seed_mask = np.zeros((h, w), np.uint8)
+    x = np.round(seeds[:, 0]).astype(np.int64)
+    y = np.round(seeds[:, 1]).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    seed_mask[y[inside], x[inside]] = 1
+    seed_mask = cv2.dilate(seed_mask, np.ones((window, window), np.uint8))
+    hit = np.zeros(n, bool)
+    hit[np.unique(labels[seed_mask.astype(bool)])] = True
+    hit[0] = False
+    return hit[labels]
+
+
+def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift: int) -> tuple[float, float, float]:
+    """(residual at the transform in grey levels, the same normalised by the region's spread, its ratio
+    to the best residual ``shift`` pixels away in the four axis directions)."""
+    target = image[region]
+    r0, _, _ = _fit_residual(target, warped[region])
+    spread = float(target.std()) + 1e-6
+    shifted = []
+    for dx, dy in ((shift, 0), (-shift, 0), (0, shift), (0, -shift)):
+        r, _, _ = _fit_residual(target, _shift(warped, dx, dy)[region])
+        shifted.append(r)
+    best = min(shifted)
+    return r0, r0 / spread, (r0 / best) if best > 1e-6 else 1.0
