@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-all lint bench clean
+.PHONY: help venv demo report test test-all lint bench clean
 
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -21,9 +21,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-demo: venv ## Run the main pipeline (dvc repro) on the embedded synthetic data and print the scores
+demo: venv ## Run the whole pipeline (dvc repro) on the embedded synthetic data; prints scores and the submission path
 	dvc repro
-	@cat artifacts/folds.csv | head -3
+	@echo; cat artifacts/report/summary.txt; echo "submission: $(CURDIR)/artifacts/submission.csv"
+
+report: venv ## (Re)build the report from the current OOF outputs (dvc repro report)
+	dvc repro report
+	@cat artifacts/report/summary.txt
 
 test: venv ## Lint (ruff) and run the fast test suite
 	ruff check .

@@ -12,6 +12,10 @@ SECTIONS = {
         "bench.scorer",
         "Reference = tests/reference_metric.py (pixel loops, brute-force assignment), same process.",
     ),
+    "synth": (
+        "bench.synth",
+        "Demo profile of `recodai synth` (PNG + masks + manifest) into a temp folder; target >= 20 images/s.",
+    ),
 }
 
 

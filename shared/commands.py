@@ -42,6 +42,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("root", nargs="?", help="data root (default: data.root in params.yaml)")
     p.set_defaults(func=cmd_check_data)
 
+    from shared.synth.cli import register as register_synth  # light: argparse only
+
+    register_synth(commands)
+
 
 def cmd_score(args: argparse.Namespace) -> int:
     report = score_files(args.solution, args.submission)

@@ -1,0 +1,76 @@
+"""The fusion rule, as data: weighted map average, pixel threshold, minimum region area, decision rule.
+
+``FusionConfig`` is written by tuning (``artifacts/ensemble/fusion/fusion.json``) and read by prediction, so
+the numbers the report shows are the numbers prediction uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ensemble.instances import build_instances
+
+
+@dataclass
+class FusionConfig:
+    """Everything tuned on OOF that turns component maps and P(forged) into instances."""
+
+    weights: dict[str, float]
+    threshold: float = 0.5
+    min_area_frac: float = 0.001
+    p_threshold: float = 0.5
+    link_ncc: float = 0.8
+    work_size: int = 512
+    operations_from: str | None = "matcher"
+    tuned_on: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> FusionConfig:
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{path}: not a valid fusion config ({exc})") from exc
+
+    @property
+    def components(self) -> list[str]:
+        return sorted(self.weights)
+
+
+def fuse(maps: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """Weighted mean of the component maps (weights need not sum to 1; zero weights are skipped)."""
+    used = [(maps[name], w) for name, w in sorted(weights.items()) if w > 0]
+    if not used:
+        raise ValueError("fusion weights are all zero")
+    total = sum(w for _, w in used)
+    fused = np.zeros_like(next(iter(used))[0], dtype=np.float32)
+    for prob, w in used:
+        fused += (w / total) * prob
+    return fused
+
+
+def fused_instances(
+    config: FusionConfig, maps: Mapping[str, np.ndarray], image: np.ndarray, operations: Sequence[np.ndarray] = ()
+) -> list[np.ndarray]:
+    """Work-size instances from component maps, before the authentic/forged decision."""
+    return build_instances(
+        fuse(maps, config.weights), image, config.threshold, config.min_area_frac, operations, config.link_ncc
+    )
+
+
+def decide(config: FusionConfig, p_forged: float, instances: list[np.ndarray]) -> list[np.ndarray]:
+    """Apply the image-level decision: no instances unless P(forged) clears the tuned threshold."""
+    return instances if p_forged >= config.p_threshold else []
+
+
+def expected_score_threshold(q: float) -> float:
+    """P(forged) above which predicting masks beats ``authentic`` when a forged row scores ``q``."""
+    return 1.0 / (1.0 + max(q, 1e-6))

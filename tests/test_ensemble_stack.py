@@ -1,0 +1,165 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ensemble import meta, tune
+from ensemble.fusion import FusionConfig
+from ensemble.predict import ComponentOutput, Stack, predict_folder
+from tests.conftest import build_kaggle_root
+from tests.ensemble_fixtures import shrunk_params, write_fake_components
+
+
+@pytest.fixture(scope="module")
+def stacked(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stack")
+    root = build_kaggle_root(tmp / "data", n_cases=18)
+    folds, oof = write_fake_components(root, tmp / "artifacts")
+    params = shrunk_params(tmp)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(params))
+        common = ["--root", str(root), "--folds", str(folds), "--oof-dir", str(oof)]
+        meta.main([*common, "--out", str(tmp / "ensemble")])
+        tune.main([*common, "--meta", str(tmp / "ensemble" / "meta_oof.csv"), "--out", str(tmp / "ensemble")])
+    return tmp / "ensemble"
+
+
+def test_meta_is_out_of_fold_and_informative(stacked):
+    oof = pd.read_csv(stacked / "meta_oof.csv")
+    assert len(oof) == 37 and oof["p_forged"].between(0, 1).all()
+    assert set(oof["fold"]) == {0, 1, 2}
+    forged, authentic = oof[oof["label"] == 1], oof[oof["label"] == 0]
+    assert forged["p_forged"].mean() > authentic["p_forged"].mean() + 0.3
+    model = meta.MetaModel.load(stacked)
+    features = pd.read_csv(stacked / "features.csv", index_col="uid")
+    assert np.allclose(model.predict(features).shape, (37,))
+    assert "good_signal" in model.features
+
+
+def test_fusion_prefers_the_informative_component_and_scores_well(stacked):
+    config = FusionConfig.load(stacked / "fusion.json")
+    assert config.weights["good"] > config.weights["noisy"]
+    nested = pd.read_csv(stacked / "nested_cv.csv")
+    assert len(nested) == 3
+    assert nested["oF1"].mean() > 0.8
+    assert config.tuned_on["nested_cv_oF1_mean"] == pytest.approx(nested["oF1"].mean())
+    curves = json.loads((stacked / "curves.json").read_text())
+    assert len(curves["pixel_oF1"]) == len(curves["pixel_thresholds"])
+
+
+def test_fusion_config_round_trip_and_bad_file(tmp_path):
+    config = FusionConfig({"a": 0.5, "b": 0.5}, 0.4, 0.002, 0.6)
+    config.save(tmp_path / "f.json")
+    assert FusionConfig.load(tmp_path / "f.json") == config
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match=r"bad\.json"):
+        FusionConfig.load(tmp_path / "bad.json")
+
+
+class TruthRunner:
+    """A fake component that 'sees' the copy-move of the test fixture images (rows/cols 5-15 and 20-30)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def run(self, image):
+        prob = np.zeros(image.shape[:2], np.float32)
+        if (image[5:15, 5:15] == image[20:30, 20:30]).all():
+            prob[5:15, 5:15] = prob[20:30, 20:30] = 0.95
+        return ComponentOutput(prob, [prob > 0.5])
+
+
+def test_predict_folder_writes_a_valid_submission_and_survives_bad_images(stacked, tmp_path, caplog):
+    from shared.submission import validate_submission_file
+
+    root = build_kaggle_root(tmp_path / "data", n_cases=3)
+    images = root / "train_images" / "forged"
+    (images / "broken.png").write_bytes(b"not a png at all")
+    features = pd.read_csv(stacked / "features.csv", index_col="uid")
+    meta_model = meta.MetaModel.load(stacked)
+    config = FusionConfig.load(stacked / "fusion.json")
+    stack = Stack([TruthRunner("good"), TruthRunner("noisy")], meta_model, config)
+    out = tmp_path / "submission.csv"
+    annotations = predict_folder(stack.annotate, images, out)
+    assert annotations["broken"] == "authentic"
+    assert "broken.png: prediction failed" in caplog.text
+    submission = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert submission["case_id"].tolist() == ["100", "101", "102", "broken"]
+    assert (submission.set_index("case_id").loc[["100", "101", "102"], "annotation"] != "authentic").all()
+    (images / "broken.png").unlink()
+    submission[submission["case_id"] != "broken"].to_csv(out, index=False)
+    assert validate_submission_file(out, images) == []
+    assert len(features.columns) == len(meta_model.features)
+
+
+def test_time_budget_leaves_the_rest_authentic(tmp_path):
+    root = build_kaggle_root(tmp_path / "data", n_cases=3)
+    out = tmp_path / "s.csv"
+    annotations = predict_folder(lambda path: "[1, 1]", root / "test_images", out, time_budget_s=0.0)
+    assert annotations == {}
+    assert pd.read_csv(out)["annotation"].tolist() == ["authentic", "authentic"]
+    assert pd.read_csv(out)["case_id"].astype(str).tolist() == ["46", "45"]  # sample_submission order
+
+
+def test_report_scores_every_system_exactly(stacked, tmp_path, capsys):
+    from ensemble import report
+
+    tmp = stacked.parent
+    params = tmp / "params.yaml"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(params))
+        report.main(
+            [
+                "--root",
+                str(tmp / "data"),
+                "--folds",
+                str(tmp / "artifacts" / "folds.csv"),
+                "--oof-dir",
+                str(tmp / "artifacts" / "oof"),
+                "--meta-dir",
+                str(stacked),
+                "--fusion-dir",
+                str(stacked),
+                "--out",
+                str(tmp_path),
+                "--metrics",
+                str(tmp_path / "metrics.json"),
+                "--plots",
+                str(tmp_path / "plots"),
+            ]
+        )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # the fake 'good' component proposes exactly the ground truth: its own instances score 1.0 exactly
+    assert metrics["good alone"]["oF1"] == 1.0
+    assert metrics["noisy alone"]["forged_oF1"] < 0.5
+    assert metrics["stacked ensemble (nested CV)"]["oF1"] > 0.8
+    for picture in ("curves.png", "importance.png", "reliability.png", "gallery.png"):
+        assert (tmp_path / picture).stat().st_size > 1000, picture
+    assert "stacked ensemble (nested CV)" in (tmp_path / "report.md").read_text()
+    assert "report:" in capsys.readouterr().out
+
+
+def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
+    from ensemble.bundle import Bundle, assemble
+
+    models = tmp_path / "models"
+    for name in ("good", "noisy"):
+        for fold in range(2):
+            path = models / name / f"fold{fold}" / f"{name}-enc-fold{fold}.pt"
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"weights")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
+        folder = assemble(tmp_path / "bundle", stacked, stacked, models)
+    bundle = Bundle.open(folder)
+    assert bundle.components == ["good", "noisy"]
+    assert [p.name for p in bundle.segmenters["good"]] == ["good-enc-fold0.pt", "good-enc-fold1.pt"]
+    assert FusionConfig.load(bundle.fusion_path) == FusionConfig.load(stacked / "fusion.json")
+    assert meta.MetaModel.load(folder).features == meta.MetaModel.load(stacked).features
+    (folder / "checkpoints" / "good" / "good-enc-fold1.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"good-enc-fold1\.pt"):
+        Bundle.open(folder)
+    with pytest.raises(FileNotFoundError, match="no checkpoints"), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
+        assemble(tmp_path / "bundle2", stacked, stacked, tmp_path / "nothing")
