@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo report test test-all lint bench clean
+.PHONY: help venv demo oof report test test-all lint bench clean
 
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ $(STAMP): requirements.txt pyproject.toml
 demo: venv ## Run the whole pipeline (dvc repro) on the embedded synthetic data; prints scores and the submission path
 	dvc repro
 	@echo; cat artifacts/report/summary.txt; echo "submission: $(CURDIR)/artifacts/submission.csv"
+
+oof: venv ## Train every active segmenter on every fold (dvc train@<model>-<fold>), then its test maps
+	dvc repro train test_maps
 
 report: venv ## (Re)build the report from the current OOF outputs (dvc repro report)
 	dvc repro report

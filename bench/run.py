@@ -16,6 +16,11 @@ SECTIONS = {
         "bench.synth",
         "Demo profile of `recodai synth` (PNG + masks + manifest) into a temp folder; target >= 20 images/s.",
     ),
+    "segmenter": (
+        "bench.segmenter",
+        "Active segmenters (params.yaml profile): train steps and Predictor.predict on figure-sized images, "
+        "without TTA and with segmenter.tta.",
+    ),
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.segmenter.networks import build_network
-from models.segmenter.selfcorr import SelfCorrelation, patch_similarity
+from models.segmenter.selfcorr import SelfCorrelation, match_strength, patch_similarity
 from models.segmenter.spec import CorrSpec, ModelSpec
 
 
@@ -61,10 +61,18 @@ def test_block_shapes_and_tiny_grids():
     block = SelfCorrelation(in_channels=16, stride=8, dim=8, topk=8, radius=1)
     for side in (32, 64):
         feats = torch.randn(2, 16, side // 8, side // 8)
-        out = block(feats, torch.randn(2, 3, side, side))
+        out, sims = block(feats, torch.randn(2, 3, side, side))
         assert out.shape == feats.shape and torch.isfinite(out).all()
+        assert sims.shape == (2, 16, side // 8, side // 8)
     sims = block.similarity_maps(torch.randn(1, 16, 4, 4), torch.randn(1, 3, 32, 32))
-    assert sims.shape == (1, 16, 4, 4) and sims.min() >= -1.0 - 1e-6
+    assert sims.shape == (1, 16, 4, 4) and sims.min() >= match_strength(torch.tensor(-1.0)) - 1e-6
+    assert sims.max() <= 1.0 + 1e-6
+
+
+def test_match_strength_spreads_near_one():
+    s = match_strength(torch.tensor([-1.0, 0.0, 0.9, 0.99, 1.0]))
+    assert torch.all(s[1:] > s[:-1])
+    assert s[4] == pytest.approx(1.0) and s[2] < 0.4 and s[3] - s[2] > s[2] - s[1] - 0.05
 
 
 def test_network_with_corr_runs_and_learns_gradients():

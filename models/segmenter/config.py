@@ -60,6 +60,19 @@ def section(params: dict[str, Any] | None = None) -> dict[str, Any]:
     return params["segmenter"]
 
 
+def by_profile(value: Any, params: dict[str, Any]) -> Any:
+    """A shared setting that may be given per profile (``{demo: ..., full: ...}``) or once for both."""
+    if isinstance(value, dict) and set(value) <= set(PROFILES) and value:
+        return value[profile_name(params)]
+    return value
+
+
+def tta_set(params: dict[str, Any] | None = None) -> str:
+    """``segmenter.tta`` for the active profile."""
+    params = load_params() if params is None else params
+    return by_profile(section(params)["tta"], params)
+
+
 def active_models(params: dict[str, Any] | None = None) -> list[str]:
     return list(section(params)["active"])
 

@@ -1,6 +1,6 @@
 """Inference: checkpoints in, probability maps out. Imports nothing that only training needs.
 
-    predictor = load_predictor(["fold0.pt", "fold1.pt"], device="cpu", tta="flips")
+    predictor = load_predictor(["fold0.pt", "fold1.pt"], device="cpu", tta=True)
     prob = predictor.predict(image_rgb_uint8)    # float32 H x W in [0, 1]
 
 Each checkpoint carries its own architecture, input policy and normalisation; the predictor runs
@@ -48,16 +48,34 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def resolve_tta(tta: bool | str, member: Member) -> str:
+    """``True``: the TTA set the member's OOF maps were made with (stored in its checkpoint);
+    ``False``: none; a name: that set."""
+    if tta is True:
+        return str(member.meta.get("tta", "none"))
+    return "none" if tta is False else tta
+
+
 class Predictor:
     """Mean probability map of several segmenters (e.g. the fold models of one or more entries)."""
 
-    def __init__(self, members: Sequence[Member], device: str = "cpu", tta: str = "none", batch_size: int = 8):
+    def __init__(
+        self,
+        members: Sequence[Member],
+        device: str = "cpu",
+        tta: bool | str = "none",
+        batch_size: int = 8,
+        global_only: bool = False,
+    ):
         if not members:
             raise ValueError("a predictor needs at least one network")
         self.device = torch.device(device)
-        self.tta, self.batch_size = tta, batch_size
+        self.batch_size, self.global_only = batch_size, global_only
         self.members = list(members)
-        self._models = [with_tta(m.network, tta).to(self.device) for m in self.members]
+        self.tta = [resolve_tta(tta, m) for m in self.members]
+        self._models = [
+            with_tta(m.network, name).to(self.device) for m, name in zip(self.members, self.tta, strict=True)
+        ]
 
     def _forward(self, member: Member, model: nn.Module):
         mean = torch.tensor(member.spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -79,7 +97,9 @@ class Predictor:
         for member, model in zip(self.members, self._models, strict=True):
             was_training = member.network.training
             member.network.eval()
-            total += predict_image(image, member.spec.policy, self._forward(member, model), self.batch_size)
+            total += predict_image(
+                image, member.spec.policy, self._forward(member, model), self.batch_size, self.global_only
+            )
             member.network.train(was_training)
         return np.clip(total / len(self.members), 0.0, 1.0)
 
@@ -96,9 +116,13 @@ def load_member(path: str | Path, device: str = "cpu") -> Member:
 
 
 def load_predictor(
-    checkpoint_paths: Sequence[str | Path], device: str = "cpu", tta: str = "none", batch_size: int = 8
+    checkpoint_paths: Sequence[str | Path], device: str = "cpu", tta: bool | str = "none", batch_size: int = 8
 ) -> Predictor:
-    """A :class:`Predictor` averaging the given checkpoints (e.g. every fold model of a segmenter)."""
+    """A :class:`Predictor` averaging the given checkpoints (e.g. every fold model of a segmenter).
+
+    ``tta``: a set name (``none``, ``hflip``, ``flips``, ``d4``), ``True`` for the set each checkpoint's
+    OOF maps were made with (so predictions match what the ensemble was tuned on), ``False`` for none.
+    """
     if isinstance(checkpoint_paths, str | Path):
         checkpoint_paths = [checkpoint_paths]
     return Predictor([load_member(p, device) for p in checkpoint_paths], device, tta, batch_size)

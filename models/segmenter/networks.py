@@ -37,6 +37,13 @@ def build_network(spec: ModelSpec) -> nn.Module:
     return SelfCorrelationNet(base, **vars(spec.corr))
 
 
+def set_threads(threads: int) -> None:
+    """``segmenter.threads`` CPU threads for torch (0: torch's default, every core). On cores shared
+    with other jobs one thread is far faster than two fighting for them."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def encoder_of(network: nn.Module) -> nn.Module:
     """The smp encoder inside a (possibly self-correlation-wrapped) network."""
     return network.base.encoder if isinstance(network, SelfCorrelationNet) else network.encoder

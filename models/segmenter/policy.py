@@ -66,8 +66,9 @@ def pad_to(image: np.ndarray, height: int, width: int, value: int | float, y: in
 
 
 def fits_one_input(height: int, width: int, policy: InputPolicy) -> bool:
-    """True when the global view is the native image (area at most ``size``²): no tiles needed."""
-    return height * width <= policy.size**2
+    """True when tiles would add no detail: the image has at most ``size``² pixels (the global view is
+    native), or ``max_pixels`` is no larger than ``size``² (tiles would be as coarse as the global view)."""
+    return height * width <= policy.size**2 or policy.max_pixels <= policy.size**2
 
 
 def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
@@ -121,11 +122,16 @@ def predict_tiles(image: np.ndarray, policy: InputPolicy, forward: BatchForward,
     return resize(total[:wh, :ww] / norm[:wh, :ww], (height, width))
 
 
-def predict_image(image: np.ndarray, policy: InputPolicy, forward: BatchForward, batch_size: int = 8) -> np.ndarray:
-    """Probability map of one RGB uint8 image at its native size, by the policy above."""
+def predict_image(
+    image: np.ndarray, policy: InputPolicy, forward: BatchForward, batch_size: int = 8, global_only: bool = False
+) -> np.ndarray:
+    """Probability map of one RGB uint8 image at its native size, by the policy above.
+
+    ``global_only`` skips the tiles (one forward pass: the quick per-epoch validation of training).
+    """
     height, width = image.shape[:2]
     glob = predict_global(image, policy, forward)
-    if fits_one_input(height, width, policy):
+    if global_only or fits_one_input(height, width, policy):
         return glob
     tiles = predict_tiles(image, policy, forward, batch_size)
     return ((1.0 - policy.global_weight) * tiles + policy.global_weight * glob).astype(np.float32)

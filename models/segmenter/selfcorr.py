@@ -27,6 +27,17 @@ from torch.nn import functional as nnf
 
 MAX_CHUNK_ELEMENTS = 1 << 24
 FLAT_STD = 0.035  # ~2 grey levels in ImageNet-normalised units (1 level = 1 / (255 x 0.226))
+RESIDUAL_FLOOR = 1e-3  # similarities closer to 1 than this count as exact
+DETREND_ORDER = 1  # degree of the polynomial removed from patches before correlating (see _normalise_patches)
+
+
+def match_strength(similarity: torch.Tensor) -> torch.Tensor:
+    """``-log10(1 - s + 1e-3) / 3``: spreads the decisive range near 1 (0.9 → 0.33, 0.99 → 0.65, 1 → 1).
+
+    Natural look-alikes reach cosine 0.9; only copies reach 0.99+. On a log scale of the residual that
+    difference is as large as the one between 0 and 0.9, so a few weights can learn the cut.
+    """
+    return -torch.log10((1.0 - similarity).clamp_min(0.0) + RESIDUAL_FLOOR) / 3.0
 
 
 def grid_positions(height: int, width: int, step: float, offset: float, device) -> torch.Tensor:
@@ -64,10 +75,41 @@ def topk_similarity(
     return nnf.pad(top, (0, topk - k), value=-1.0) if k < topk else top
 
 
-def _normalise_patches(patches: torch.Tensor, side: int) -> torch.Tensor:
-    patches = patches - patches.mean(dim=1, keepdim=True)
+def detrend_projector(side: int, order: int, device=None) -> torch.Tensor:
+    """``(side², side²)`` projector removing polynomials of total degree <= ``order`` from a flattened patch."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    ys, xs = ys.flatten().double(), xs.flatten().double()
+    basis = torch.stack([ys**i * xs**j for i in range(order + 1) for j in range(order + 1 - i)], dim=1)
+    q, _ = torch.linalg.qr(basis)
+    return (torch.eye(side * side, dtype=torch.float64) - q @ q.T).float().to(device)
+
+
+def _normalise_patches(patches: torch.Tensor, side: int, order: int = DETREND_ORDER) -> torch.Tensor:
+    """Zero-mean (and, with ``order`` >= 1, de-trended) unit-norm patch columns; flat ones become 0.
+
+    Removing the best-fitting plane (or quadric) matters: any two smooth gradients correlate
+    perfectly after normalisation, so without it every band edge and vignette "matches" elsewhere.
+    """
+    if order >= 1:
+        patches = detrend_projector(side, order, patches.device) @ patches
+    else:
+        patches = patches - patches.mean(dim=1, keepdim=True)
     norm = patches.norm(dim=1, keepdim=True)
     return torch.where(norm < FLAT_STD * side, torch.zeros_like(patches), patches / norm.clamp_min(1e-6))
+
+
+def textured(grey: torch.Tensor, size: int, stride: int, padding: int) -> torch.Tensor:
+    """``(B, h, w)`` 1 where a ``size`` patch has texture in *every* direction, else 0.
+
+    The smaller eigenvalue of the patch's structure tensor (mean squared gradient along its weakest
+    direction) must exceed ``FLAT_STD``²: flat areas, straight edges, lines and frame borders cannot be
+    located along themselves (any shift along a line matches), so they are left out of matching.
+    """
+    gy, gx = torch.gradient(grey[:, 0], dim=(1, 2))
+    tensor = torch.stack([gx * gx, gy * gy, gx * gy], dim=1)
+    sxx, syy, sxy = nnf.avg_pool2d(tensor, size, stride=stride, padding=padding, count_include_pad=True).unbind(1)
+    weakest = (sxx + syy) / 2 - torch.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    return (weakest > FLAT_STD**2).float()
 
 
 def patch_similarity(
@@ -79,14 +121,17 @@ def patch_similarity(
     queries are the patches at every ``step`` pixels, so a copy moved by any offset matches its
     source exactly (NCC 1 for a pure translation when ``step`` is 1). With ``mirror``, horizontally
     and vertically flipped query patches match flipped copies too. Patches closer than
-    ``max(size, (radius + 1) x stride)`` px are not compared.
+    ``max(size, (radius + 1) x stride)`` px are not compared. Flat patches score 0.
     """
     if size < stride or (size - stride) % 2:
         raise ValueError(f"patch size {size} must be >= stride {stride} with an even difference")
     grey = image.float().mean(dim=1, keepdim=True)
     height, width = grey.shape[-2] // stride, grey.shape[-1] // stride
-    keys = _normalise_patches(nnf.unfold(grey, size, padding=(size - stride) // 2, stride=stride), size)
+    pad = (size - stride) // 2
+    keys = _normalise_patches(nnf.unfold(grey, size, padding=pad, stride=stride), size)
     queries = _normalise_patches(nnf.unfold(grey, size, stride=step), size)
+    keys = keys * textured(grey, size, stride, pad).flatten(1)[:, None]
+    queries = queries * textured(grey, size, step, 0).flatten(1)[:, None]
     qh, qw = (grey.shape[-2] - size) // step + 1, (grey.shape[-1] - size) // step + 1
     variants = [queries]
     if mirror:
@@ -94,7 +139,21 @@ def patch_similarity(
         variants += [grid.flip(2).reshape_as(queries), grid.flip(1).reshape_as(queries)]
     key_pos = grid_positions(height, width, stride, stride / 2, image.device)
     query_pos = grid_positions(qh, qw, float(step), size / 2, image.device)
-    return topk_similarity(keys, variants, key_pos, query_pos, max(size, (radius + 1) * stride), topk)
+    # Flat patches (zero descriptors) match nothing: leave them out of the search (white space of
+    # compound figures is often half the image), and give flat keys similarity 0.
+    out = torch.zeros(keys.shape[0], keys.shape[2], topk, device=image.device)
+    for b in range(keys.shape[0]):
+        key_on, query_on = keys[b].abs().amax(0) > 0, queries[b].abs().amax(0) > 0
+        if key_on.any() and query_on.any():
+            out[b, key_on] = topk_similarity(
+                keys[b : b + 1][:, :, key_on],
+                [v[b : b + 1][:, :, query_on] for v in variants],
+                key_pos[key_on],
+                query_pos[query_on],
+                max(size, (radius + 1) * stride),
+                topk,
+            )[0]
+    return out
 
 
 class SelfCorrelation(nn.Module):
@@ -126,7 +185,7 @@ class SelfCorrelation(nn.Module):
         )
 
     def similarity_maps(self, features: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, k or 2k, h, w)`` sorted best similarities (learned first, then patch)."""
+        """``(B, k or 2k, h, w)`` match strengths of the sorted best similarities (learned, then patch)."""
         batch, _, height, width = features.shape
         emb = nnf.normalize(self.embed(features).flatten(2).float(), dim=1)
         cells = grid_positions(height, width, 1.0, 0.0, features.device)
@@ -141,16 +200,22 @@ class SelfCorrelation(nn.Module):
             if patch.shape[1] != height * width:
                 raise ValueError(f"patch grid of {patch.shape[1]} cells != feature grid {height}x{width}")
             maps.append(patch)
-        top = torch.cat(maps, dim=2)
+        top = match_strength(torch.cat(maps, dim=2))
         return top.transpose(1, 2).reshape(batch, -1, height, width)
 
-    def forward(self, features: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features with the similarity evidence fused in, and the evidence maps themselves."""
         sims = self.similarity_maps(features, image).to(features.dtype)
-        return features + self.fuse(torch.cat([features, sims], dim=1))
+        return features + self.fuse(torch.cat([features, sims], dim=1)), sims
 
 
 class SelfCorrelationNet(nn.Module):
-    """An smp segmentation model whose encoder features at one stride pass through :class:`SelfCorrelation`."""
+    """An smp segmentation model whose encoder features at one stride pass through :class:`SelfCorrelation`.
+
+    The evidence maps also reach the output directly: a 1x1 convolution of them, upsampled, is added
+    to the decoder's logits (zero at initialisation), so "exact match elsewhere → forged" can be
+    learnt in a few steps while the decoder learns the rest.
+    """
 
     def __init__(
         self,
@@ -172,8 +237,13 @@ class SelfCorrelationNet(nn.Module):
             raise ValueError(f"self-correlation stride {stride} not available for this encoder (use one of {usable})")
         self.base, self.level = base, level
         self.corr = SelfCorrelation(channels[level], stride, dim, topk, radius, patch, mirror, patch_size, patch_step)
+        self.shortcut = nn.Conv2d(topk * (2 if patch else 1), 1, 1)
+        nn.init.zeros_(self.shortcut.weight)
+        nn.init.zeros_(self.shortcut.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = list(self.base.encoder(x))
-        features[self.level] = self.corr(features[self.level], x)
-        return self.base.segmentation_head(self.base.decoder(features))
+        features[self.level], sims = self.corr(features[self.level], x)
+        logits = self.base.segmentation_head(self.base.decoder(features))
+        direct = nnf.interpolate(self.shortcut(sims), size=logits.shape[-2:], mode="bilinear", align_corners=False)
+        return logits + direct

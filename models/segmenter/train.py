@@ -4,11 +4,12 @@
     python -m models.segmenter.train --model corr_unet --fold -1    # fit on every labelled image
 
 Writes, under ``--out`` (default ``artifacts``):
-``checkpoints/<model>/fold<k>/<model>__<encoder>__fold<k>__ep<E>__of1-<score>.pt`` (best epoch by
-validation oF1) with ``metrics.json`` (per-epoch history, timings, OOF scores with and without TTA);
-``oof/<model>/fold<k>.npz`` (+ index): the held-out fold's maps at native size (not for ``-1``);
-``test/<model>/fold<k>.npz`` (+ index): test-image maps (``shared.maps.mean_maps`` averages folds).
-An interrupted run continues from ``resume.pt`` with ``--resume``.
+``models/<model>/fold<k>/<model>__<encoder>__fold<k>__ep<E>__of1-<score>.pt`` (best epoch by
+validation oF1; ``foldall`` for ``-1``) with ``metrics.json`` (per-epoch history, timings, OOF scores
+with and without TTA), and ``oof/<model>/fold<k>.npz`` (+ index): the held-out fold's probability
+maps at native size, made with the ``segmenter.tta`` set (not for ``-1``). Test maps are a separate
+step (``models/segmenter/test_maps.py``). An interrupted run continues from its ``resume.state``
+with ``--resume``.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ from tqdm import tqdm
 
 from models.segmenter.augment import train_transform
 from models.segmenter.checkpoints import fold_label, save_checkpoint
-from models.segmenter.config import model_entry, model_spec, section, train_config
+from models.segmenter.config import model_entry, model_spec, section, train_config, tta_set
 from models.segmenter.data import TrainViews
 from models.segmenter.evaluate import score_maps
 from models.segmenter.infer import Member, Predictor
 from models.segmenter.losses import WeightedLoss
 from models.segmenter.maps_out import write_maps
-from models.segmenter.networks import build_network, load_encoder_weights
+from models.segmenter.networks import build_network, load_encoder_weights, set_threads
 from shared.config import data_root, load_params
-from shared.dataset import labelled_rows, load_table, unlabelled_rows
+from shared.dataset import labelled_rows, load_table
 from shared.folds import read_folds
 from shared.images import load_image
 from shared.logs import setup_logging
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 class FitResult:
     checkpoint: Path
     oof: Path | None
-    test: Path | None
     metrics: dict[str, Any]
 
 
@@ -86,8 +86,8 @@ def split_rows(table: pd.DataFrame, folds: pd.DataFrame, fold: int, folds_path: 
 
 
 def _rank(metrics: dict[str, float]) -> tuple[float, ...]:
-    """Validation ordering: oF1 first, then mask quality, then detection (ties are common early)."""
-    return tuple(-math.inf if math.isnan(metrics[k]) else metrics[k] for k in ("oF1", "pixel_f1", "auc"))
+    """Validation ordering: oF1 first, then threshold-free map quality (ties in oF1 are common early)."""
+    return tuple(-math.inf if math.isnan(metrics[k]) else metrics[k] for k in ("oF1", "pixel_ap"))
 
 
 def validate(predictor: Predictor, rows: pd.DataFrame, rule: dict, desc: str) -> dict[str, float]:
@@ -113,22 +113,20 @@ def fit(
     entry = model_entry(model, params)
     spec, cfg = model_spec(model, entry), train_config(entry)
     rule = dict(settings["eval"])
-    seed = int(settings["seed"]) * 1000 + fold
+    seed = int(settings["seed"]) * 1000 + (fold if fold >= 0 else 999)  # fold -1: its own stream
     dev = resolve_device(device or settings.get("device"))
     out = Path(out)
-    ckpt_dir = out / "checkpoints" / model / f"fold{fold_label(fold)}"
+    ckpt_dir = out / "models" / model / f"fold{fold_label(fold)}"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    resume_path = ckpt_dir / "resume.pt"
+    resume_path = ckpt_dir / "resume.state"  # not *.pt: only finished checkpoints match that
 
     table = load_table(root)
     train_rows, val_rows = split_rows(table, read_folds(folds_path), fold, folds_path)
     if cfg.max_train_images is not None and len(train_rows) > cfg.max_train_images:
         train_rows = train_rows.sample(cfg.max_train_images, random_state=seed % 2**32).reset_index(drop=True)
-    test_rows = unlabelled_rows(table)
     log.info(
-        "%s fold %s on %s: %d train, %d validation, %d test images",
-        model, fold_label(fold), dev, len(train_rows), len(val_rows), len(test_rows),
-    )  # fmt: skip
+        "%s fold %s on %s: %d train, %d validation images", model, fold_label(fold), dev, len(train_rows), len(val_rows)
+    )
 
     seed_everything(seed)
     network = build_network(spec)
@@ -188,13 +186,14 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         timings["train_s"] += time.perf_counter() - tic
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0]}
         if len(val_rows):
             tic = time.perf_counter()
-            record |= validate(Predictor([Member(spec, network)], str(dev)), val_rows, rule, f"validate ep{epoch}")
+            quick = Predictor([Member(spec, network)], str(dev), global_only=True)
+            record |= validate(quick, val_rows, rule, f"validate ep{epoch}")
             timings["validate_s"] += time.perf_counter() - tic
         history.append(record)
         improved = best is None or not len(val_rows) or _rank(record) > _rank(best)
@@ -224,15 +223,15 @@ def fit(
 
     network.load_state_dict(best_state)
     score = best.get("oF1") if len(val_rows) else None
-    meta = {"train_images": len(train_rows), "profile": params.get("profile", "demo"), "history": history}
+    tta = tta_set(params)
+    meta = {"train_images": len(train_rows), "profile": params.get("profile", "demo"), "tta": tta, "history": history}
     checkpoint = save_checkpoint(ckpt_dir, spec, network, fold, best["epoch"], score, meta)
     log.info("wrote %s", checkpoint)
 
-    tta = settings["tta"]
     predictor = Predictor([Member(spec, network)], str(dev), tta)
     metrics: dict[str, Any] = {"model": model, "fold": fold, "best_epoch": best["epoch"], "tta": tta}
-    metrics |= {"history": history, "validation_no_tta": {k: v for k, v in best.items() if k not in ("epoch",)}}
-    oof_path = test_path = None
+    metrics |= {"history": history, "validation_global_view": {k: v for k, v in best.items() if k != "epoch"}}
+    oof_path = None
     if len(val_rows):
         tic = time.perf_counter()
         oof_path = write_maps(predictor, val_rows, out / "oof" / model / f"fold{fold}.npz", f"oof {model} fold{fold}")
@@ -241,15 +240,10 @@ def fit(
             reader.check_alignment(val_rows["uid"])
             metrics["oof"] = score_maps(val_rows, reader.__getitem__, **rule)
         log.info("OOF %s fold %s with TTA %r: %s", model, fold, tta, _describe(metrics["oof"]))
-    if len(test_rows):
-        tic = time.perf_counter()
-        test_path = out / "test" / model / f"fold{fold_label(fold)}.npz"
-        write_maps(predictor, test_rows, test_path, f"test {model} fold{fold_label(fold)}")
-        timings["test_s"] = time.perf_counter() - tic
     metrics["timings"] = timings
     (ckpt_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     resume_path.unlink(missing_ok=True)
-    return FitResult(checkpoint, oof_path, test_path, metrics)
+    return FitResult(checkpoint, oof_path, metrics)
 
 
 def _describe(record: dict, improved: bool = False) -> str:
@@ -263,11 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fold", type=int, required=True, help="held-out fold; -1 fits on every labelled image")
     parser.add_argument("--folds", default="artifacts/folds.csv", help="folds.csv written by the folds stage")
     parser.add_argument("--root", help="data root (default: data.root in params.yaml)")
-    parser.add_argument("--out", default="artifacts", help="artefact root (checkpoints/, oof/, test/)")
+    parser.add_argument("--out", default="artifacts", help="artefact root (models/ and oof/ go under it)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its resume.pt")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: segmenter.device)")
     args = parser.parse_args(argv)
     setup_logging()
+    set_threads(section().get("threads", 0))
     fit(args.model, args.fold, args.folds, data_root(args.root), args.out, resume=args.resume, device=args.device)
 
 
