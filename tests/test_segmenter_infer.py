@@ -21,19 +21,25 @@ def active_specs():
     return [model_spec(name, model_entry(name, PARAMS)) for name in active_models(PARAMS)]
 
 
+@pytest.fixture(scope="module")
+def untrained(active_specs):
+    torch.manual_seed(0)
+    return [Predictor([Member(spec, build_network(spec).eval())], tta="hflip") for spec in active_specs]
+
+
 @pytest.mark.parametrize("shape", [(7, 5), (20, 30), (64, 1400), (300, 260)])
-def test_every_active_model_handles_tiny_thin_and_odd_images(active_specs, shape):
+def test_every_active_model_handles_tiny_thin_and_odd_images(untrained, shape):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    for spec in active_specs:
-        torch.manual_seed(0)
-        prob = Predictor([Member(spec, build_network(spec).eval())]).predict(image)
-        assert prob.shape == shape and prob.dtype == np.float32, spec.name
-        assert np.isfinite(prob).all() and prob.min() >= 0.0 and prob.max() <= 1.0, spec.name
+    for predictor in untrained:
+        prob = predictor.predict(image)
+        name = predictor.members[0].spec.name
+        assert prob.shape == shape and prob.dtype == np.float32, name
+        assert np.isfinite(prob).all() and prob.min() >= 0.0 and prob.max() <= 1.0, name
 
 
-def test_grey_input_and_bad_input(active_specs):
-    predictor = Predictor([Member(active_specs[0], build_network(active_specs[0]).eval())])
+def test_grey_input_and_bad_input(untrained):
+    predictor = untrained[0]
     assert predictor.predict(np.zeros((40, 50), np.uint8)).shape == (40, 50)
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict(np.zeros((40, 50, 3), np.float32))
