@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo report test test-all lint bench kernels kaggle-datasets clean
+.PHONY: help venv demo oof report test test-all lint bench kernels kaggle-datasets clean
 
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ $(STAMP): requirements.txt pyproject.toml
 demo: venv ## Run the whole pipeline (dvc repro) on the embedded synthetic data; prints scores and the submission path
 	dvc repro
 	@echo; cat artifacts/report/summary.txt; echo "submission: $(CURDIR)/artifacts/submission.csv"
+
+oof: venv ## All OOF maps: every active segmenter on every fold (train@<model>-<fold>), its test maps, and the matcher
+	dvc repro train test_maps match
 
 report: venv ## (Re)build the report from the current OOF outputs (dvc repro report)
 	dvc repro report

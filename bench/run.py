@@ -21,6 +21,11 @@ SECTIONS = {
         "Matcher alone on <data.root>/test_images (solution.csv, manifest.csv slices); speed = CPU s per MP of "
         "single-threaded workers; memory = peak RSS of a fresh process on a 4000x4000 figure.",
     ),
+    "segmenter": (
+        "bench.segmenter",
+        "Active segmenters (params.yaml profile): train steps and Predictor.predict on figure-sized images, "
+        "without TTA and with segmenter.tta.",
+    ),
 }
 
 

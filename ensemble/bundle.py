@@ -75,9 +75,9 @@ def assemble(out: str | Path, meta_dir: str | Path, fusion_dir: str | Path, mode
         if name == "matcher":
             (out / "matcher.json").write_text(json.dumps(params["matcher"], indent=2, sort_keys=True))
             continue
-        checkpoints = sorted((models_dir / name).glob("**/*.pt"))
-        if not checkpoints:
-            raise FileNotFoundError(f"{models_dir / name}: no checkpoints (*.pt) for component {name!r}")
+        from models.segmenter.test_maps import fold_checkpoints  # here: opening a bundle needs no torch
+
+        checkpoints = fold_checkpoints(models_dir, name)
         segmenters[name] = []
         for checkpoint in checkpoints:
             target = out / "checkpoints" / name / checkpoint.name

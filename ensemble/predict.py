@@ -45,13 +45,23 @@ class Runner(Protocol):
 
 
 class SegmenterRunner:
-    """All fold checkpoints of one segmenter, averaged, with TTA."""
+    """All fold checkpoints of one segmenter, averaged, with the TTA their OOF maps were made with."""
 
     def __init__(self, name: str, checkpoints: Sequence[Path], device: str, tta: bool):
         from models.segmenter.infer import load_predictor  # imported here: only prediction needs torch
 
-        self.name = name
-        self.predictor = load_predictor(list(checkpoints), device=device, tta=tta)
+        self.name, self.device = name, device
+        self.full = self.predictor = load_predictor(list(checkpoints), device=device, tta=tta)
+
+    def set_level(self, level: int) -> None:
+        """Level 0: every fold model with TTA; 1: no TTA; 2 and above: the first fold model, no TTA."""
+        from models.segmenter.infer import Predictor
+
+        if level == 0:
+            self.predictor = self.full
+        else:
+            members = self.full.members if level == 1 else self.full.members[:1]
+            self.predictor = Predictor(members, self.device, "none")
 
     def run(self, image: np.ndarray) -> ComponentOutput:
         return ComponentOutput(self.predictor.predict(image))

@@ -145,21 +145,23 @@ def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
 
     models = tmp_path / "models"
     for name in ("good", "noisy"):
-        for fold in range(2):
-            path = models / name / f"fold{fold}" / f"{name}-enc-fold{fold}.pt"
+        for fold in ("0", "1", "all"):  # the fit on everything (foldall) is not a fold model: left out
+            path = models / name / f"fold{fold}" / f"{name}__enc__fold{fold}__ep003__of1-0.500.pt"
             path.parent.mkdir(parents=True)
             path.write_bytes(b"weights")
+        (models / name / "fold0" / "resume.pt").write_bytes(b"optimiser state")  # not a checkpoint name
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
         folder = assemble(tmp_path / "bundle", stacked, stacked, models)
     bundle = Bundle.open(folder)
     assert bundle.components == ["good", "noisy"]
-    assert [p.name for p in bundle.segmenters["good"]] == ["good-enc-fold0.pt", "good-enc-fold1.pt"]
+    fold1 = "good__enc__fold1__ep003__of1-0.500.pt"
+    assert [p.name for p in bundle.segmenters["good"]] == ["good__enc__fold0__ep003__of1-0.500.pt", fold1]
     assert FusionConfig.load(bundle.fusion_path) == FusionConfig.load(stacked / "fusion.json")
     assert meta.MetaModel.load(folder).features == meta.MetaModel.load(stacked).features
-    (folder / "checkpoints" / "good" / "good-enc-fold1.pt").unlink()
-    with pytest.raises(FileNotFoundError, match=r"good-enc-fold1\.pt"):
+    (folder / "checkpoints" / "good" / fold1).unlink()
+    with pytest.raises(FileNotFoundError, match=fold1.replace(".", r"\.")):
         Bundle.open(folder)
-    with pytest.raises(FileNotFoundError, match="no checkpoints"), pytest.MonkeyPatch.context() as mp:
+    with pytest.raises(FileNotFoundError, match="no fold checkpoints"), pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
         assemble(tmp_path / "bundle2", stacked, stacked, tmp_path / "nothing")

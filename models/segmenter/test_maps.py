@@ -1,0 +1,64 @@
+"""Test-image probability maps of one segmenter: the mean over its fold models, with their TTA.
+
+    python -m models.segmenter.test_maps --model corr_unet
+
+reads every fold checkpoint under ``artifacts/models/<model>/fold<k>/`` (not the ``foldall`` fit) and
+writes ``artifacts/test/<model>.npz`` (+ index; ``shared.maps`` format, keyed by uid ``test/<case_id>``,
+native size, in sample_submission order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from models.segmenter.checkpoints import NAME_PATTERN, find_checkpoints
+from models.segmenter.config import section
+from models.segmenter.infer import load_predictor
+from models.segmenter.maps_out import write_maps
+from models.segmenter.networks import set_threads
+from shared.config import data_root
+from shared.dataset import Layout, load_table, unlabelled_rows
+from shared.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def fold_checkpoints(models_dir: str | Path, model: str) -> list[Path]:
+    """The per-fold checkpoints of ``model`` (the fit on everything, ``foldall``, excluded)."""
+    paths = [p for p in find_checkpoints(Path(models_dir) / model) if NAME_PATTERN.match(p.name)["fold"] != "all"]
+    if not paths:
+        raise FileNotFoundError(f"{Path(models_dir) / model}: no fold checkpoints; run the train stages first")
+    return paths
+
+
+def write_test_maps(
+    model: str, root: str | Path, models_dir: str | Path, out: str | Path, device: str = "cpu"
+) -> Path | None:
+    """Mean fold-model maps of every test image of ``root``; None when the root has no test images."""
+    table = load_table(root)
+    rows = unlabelled_rows(table, Layout(Path(root)).sample_submission)
+    checkpoints = fold_checkpoints(models_dir, model)
+    predictor = load_predictor(checkpoints, device=device, tta=True)
+    log.info("%s: %d test images, %d fold models, TTA %s", model, len(rows), len(checkpoints), predictor.tta[0])
+    return write_maps(predictor, rows, out, f"test {model}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="entry of segmenter.models in params.yaml")
+    parser.add_argument("--root", help="data root (default: data.root in params.yaml)")
+    parser.add_argument("--models-dir", default="artifacts/models")
+    parser.add_argument("--out", help="map file (default: artifacts/test/<model>.npz)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    setup_logging()
+    set_threads(section().get("threads", 0))
+    out = args.out or f"artifacts/test/{args.model}.npz"
+    path = write_test_maps(args.model, data_root(args.root), args.models_dir, out, args.device)
+    log.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main()

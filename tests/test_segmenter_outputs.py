@@ -1,0 +1,83 @@
+"""What the trained fold models leave behind: test maps, the OOF report with its TTA comparison and
+gallery, and ``recodai segment`` pictures — from one tiny 3-fold training shared by these tests."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.segmenter.config import active_models, model_entry, model_spec
+from models.segmenter.pictures import heat_picture
+from models.segmenter.report import write_report
+from models.segmenter.test_maps import fold_checkpoints, write_test_maps
+from models.segmenter.train import fit
+from shared.cli import main as recodai
+from shared.config import REPO_ROOT, load_params
+from shared.dataset import load_table
+from shared.folds import assign_folds
+from shared.maps import MapReader
+from tests.conftest import build_kaggle_root
+from tests.test_segmenter_train import tiny_params
+
+PARAMS = load_params(REPO_ROOT / "params.yaml")
+# the cheapest active model (no self-correlation) keeps this module fast; the block has its own tests
+MODEL = next((m for m in active_models(PARAMS) if not model_spec(m, model_entry(m, PARAMS)).corr), None)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if MODEL is None:
+        pytest.skip("every active model has a self-correlation block")
+    base = tmp_path_factory.mktemp("segmenter")
+    root = build_kaggle_root(base / "recodai")
+    folds = assign_folds(load_table(root), n_splits=3, seed=0)
+    folds.to_csv(base / "folds.csv", index=False)
+    for fold in range(3):
+        fit(MODEL, fold, base / "folds.csv", root, base / "art", params=tiny_params(), device="cpu")
+    return base, root
+
+
+def test_test_maps_average_the_fold_models_in_submission_order(trained):
+    base, root = trained
+    assert len(fold_checkpoints(base / "art" / "models", MODEL)) == 3
+    path = write_test_maps(MODEL, root, base / "art" / "models", base / "art" / "test" / f"{MODEL}.npz")
+    with MapReader(path) as reader:
+        assert reader.uids == ["test/46", "test/45"]  # sample_submission order
+        assert reader["test/45"].shape == (30, 40)
+    with pytest.raises(FileNotFoundError, match="no fold checkpoints"):
+        fold_checkpoints(base / "art" / "models", "absent")
+
+
+def test_report_scores_every_fold_compares_tta_and_draws_a_gallery(trained, monkeypatch):
+    base, root = trained
+    monkeypatch.chdir(REPO_ROOT)
+    out = base / "report"
+    table = write_report([MODEL], root, base / "folds.csv", base / "art" / "oof", base / "art" / "models", out, "hflip")
+    assert list(table["fold"]) == [0, 1, 2, "all"]
+    assert table.loc[table["fold"] == "all", "n"].item() == table.loc[table["fold"] != "all", "n"].sum()
+    assert 0.0 <= table.loc[table["fold"] == "all", "oF1_best_threshold"].item() <= 1.0
+    tta = pd.read_csv(out / "tta.csv")
+    assert list(tta["tta"]) == ["none", "hflip"] and tta["n"].nunique() == 1
+    assert (out / "gallery.png").stat().st_size > 0 and "TTA" in (out / "report.md").read_text()
+
+
+def test_segment_command_writes_maps_and_pictures(trained, capsys):
+    base, root = trained
+    out = base / "segment"
+    models_dir = str(base / "art" / "models")
+    assert (
+        recodai(["segment", str(root / "test_images"), "--model", MODEL, "--models-dir", models_dir, "--out", str(out)])
+        == 0
+    )
+    with MapReader(out / "maps.npz") as reader:
+        assert sorted(reader.uids) == ["45", "46"]
+    assert (out / "45.png").is_file() and "wrote" in capsys.readouterr().out
+    assert recodai(["segment", str(root / "nope.png"), "--model", MODEL, "--out", str(out)]) == 2
+
+
+def test_heat_picture_is_image_and_heat_side_by_side():
+    image = np.zeros((40, 60, 3), np.uint8)
+    prob = np.zeros((40, 60), np.float32)
+    prob[10:20, 10:30] = 0.9
+    picture = heat_picture(image, prob)
+    assert picture.shape[0] == 40 and picture.shape[1] > 120
+    assert picture[15, 20].any() and not picture[35, 5].any()  # the region is coloured, the rest not
