@@ -143,7 +143,7 @@ def build_training_kernels(out: Path, params: dict) -> list[Path]:
             f"Recodai Train {model.replace('_', ' ')}",
             "train.py",
             kaggle["competition"],
-            [kaggle["datasets"]["code"], kaggle["datasets"]["wheels"]],
+            [kaggle["datasets"][key] for key in ("code", "wheels", "pretrained") if kaggle["datasets"].get(key)],
             gpu=bool(kaggle["training"]["gpu"]),
         )
         write_json(folder / "kernel-metadata.json", metadata)

@@ -55,3 +55,24 @@ def test_build_inference_kernel(tmp_path):
     settings = kernel_settings(params)
     assert settings["wheel_modules"]["ttach"] == pinned("ttach") == "ttach==0.0.3"
     assert settings["time_budget_s"] == params["kaggle"]["inference"]["time_budget_hours"] * 3600
+
+
+def test_build_training_kernels_one_per_active_segmenter(tmp_path):
+    import json
+
+    from kaggle_kernels.build import build_training_kernels
+    from shared.config import load_params
+
+    params = load_params()
+    folders = build_training_kernels(tmp_path, params)
+    assert [f.name for f in folders] == [f"train-{m.replace('_', '-')}" for m in params["segmenter"]["active"]]
+    for folder, model in zip(folders, params["segmenter"]["active"], strict=True):
+        script = (folder / "train.py").read_text()
+        compile(script, "train.py", "exec")
+        assert "'kaggle_kernels/train_entry.py'" in script and f'"model": "{model}"' in script
+        metadata = json.loads((folder / "kernel-metadata.json").read_text())
+        assert check_kernel_metadata(metadata) == []
+        assert metadata["enable_gpu"] == "true" and metadata["enable_internet"] == "false"
+        slugs = {s.split("/")[1] for s in metadata["dataset_sources"]}
+        assert slugs == {params["kaggle"]["datasets"][k] for k in ("code", "wheels", "pretrained")}
+        assert metadata["competition_sources"] == [params["kaggle"]["competition"]]
