@@ -33,7 +33,7 @@ def record(section: str, rows: list[dict[str, Any]], notes: str = "") -> None:
         "notes": notes,
         "rows": rows,
     }
-    RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")  # keeps each row's column order
     RESULTS_MD.write_text(render(results))
 
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from ensemble.instances import build_instances
 
+INSTANCE_SOURCES = ("maps", "operations")
+
 
 @dataclass
 class FusionConfig:
@@ -27,7 +29,12 @@ class FusionConfig:
     link_ncc: float = 0.8
     work_size: int = 512
     operations_from: str | None = "matcher"
+    instances_from: str = "maps"  # "maps": regions of the fused map; "operations": operations_from's own instances
     tuned_on: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.instances_from not in INSTANCE_SOURCES:
+            raise ValueError(f"fusion: instances_from must be one of {INSTANCE_SOURCES}, got {self.instances_from!r}")
 
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +67,10 @@ def fuse(maps: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.nda
 def fused_instances(
     config: FusionConfig, maps: Mapping[str, np.ndarray], image: np.ndarray, operations: Sequence[np.ndarray] = ()
 ) -> list[np.ndarray]:
-    """Work-size instances from component maps, before the authentic/forged decision."""
+    """Work-size instances, before the authentic/forged decision: regions of the fused map grouped by
+    ``operations``, or (``instances_from == "operations"``) those operations themselves."""
+    if config.instances_from == "operations":
+        return [op.astype(bool) for op in operations if op.any()]
     return build_instances(
         fuse(maps, config.weights), image, config.threshold, config.min_area_frac, operations, config.link_ncc
     )

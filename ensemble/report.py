@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             grids["link_ncc"],
             final.work_size,
             final.operations_from,
+            getattr(r, "instances_from", "maps"),
         )
         for r in nested.itertuples()
     }

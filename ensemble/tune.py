@@ -37,10 +37,18 @@ class Candidate:
     weights: tuple[tuple[str, float], ...]
     threshold: float
     min_area_frac: float
+    source: str = "maps"  # FusionConfig.instances_from
 
     def config(self, p_threshold: float, link_ncc: float, work_size: int, operations_from: str | None) -> FusionConfig:
         return FusionConfig(
-            dict(self.weights), self.threshold, self.min_area_frac, p_threshold, link_ncc, work_size, operations_from
+            dict(self.weights),
+            self.threshold,
+            self.min_area_frac,
+            p_threshold,
+            link_ncc,
+            work_size,
+            operations_from,
+            self.source,
         )
 
 
@@ -95,7 +103,8 @@ def best_p_threshold(
 def search(
     evaluator: Evaluator, rows: np.ndarray, p: np.ndarray, grids: dict, rounds: int = 2
 ) -> tuple[Candidate, float, float]:
-    """Coordinate ascent over weights, then threshold × area; returns (candidate, p_threshold, score)."""
+    """Coordinate ascent over weights, then threshold × area; then the operations component's own
+    instances as the alternative source. Returns (candidate, p_threshold, score)."""
     forged = np.array([evaluator.samples[i].forged for i in rows])
     names = sorted(evaluator.samples[0].maps)
 
@@ -115,6 +124,11 @@ def search(
             pt, value = score(candidate := Candidate(best[1].weights, t, a))
             if value > best[0] + 1e-12:
                 best = (value, candidate, pt)
+    if evaluator.operations_from:
+        own = Candidate(best[1].weights, best[1].threshold, best[1].min_area_frac, "operations")
+        pt, value = score(own)
+        if value > best[0] + 1e-12:
+            best = (value, own, pt)
     return best[1], best[2], best[0]
 
 
@@ -139,6 +153,7 @@ def nested_cv(evaluator: Evaluator, p: np.ndarray, grids: dict) -> pd.DataFrame:
                 "threshold": candidate.threshold,
                 "min_area_frac": candidate.min_area_frac,
                 "p_threshold": pt,
+                "instances_from": candidate.source,
                 "weights": json.dumps(dict(candidate.weights)),
             }
         )
@@ -151,7 +166,7 @@ def sweep_curves(evaluator: Evaluator, candidate: Candidate, p: np.ndarray, grid
     forged = np.array([s.forged for s in evaluator.samples])
     pixel = []
     for t in grids["curve_thresholds"]:
-        found, quality = evaluator.outcome(Candidate(candidate.weights, t, candidate.min_area_frac))
+        found, quality = evaluator.outcome(Candidate(candidate.weights, t, candidate.min_area_frac, candidate.source))
         pixel.append(float(row_scores(found, quality, forged, p, pt).mean()))
     found, quality = evaluator.outcome(candidate)
     p_grid = list(np.round(np.linspace(0.0, 1.0, 41), 3))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ensemble import meta, tune
-from ensemble.fusion import FusionConfig
+from ensemble.fusion import FusionConfig, fused_instances
 from ensemble.predict import ComponentOutput, Stack, predict_folder
 from tests.conftest import build_kaggle_root
 from tests.ensemble_fixtures import shrunk_params, write_fake_components
@@ -55,6 +55,21 @@ def test_fusion_config_round_trip_and_bad_file(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match=r"bad\.json"):
         FusionConfig.load(tmp_path / "bad.json")
+
+
+def test_fusion_can_take_the_operations_components_own_instances():
+    maps = {"a": np.zeros((40, 40), np.float32)}  # the map sees nothing ...
+    first, second, empty = (np.zeros((40, 40), bool) for _ in range(3))
+    first[2:8, 2:8] = first[20:26, 20:26] = True  # ... the operations component found two operations
+    second[30:35, 2:9] = second[2:7, 30:37] = True
+    image = np.zeros((40, 40, 3), np.uint8)
+    from_maps = FusionConfig({"a": 1.0}, 0.5, 0.001, 0.5, operations_from="m")
+    assert fused_instances(from_maps, maps, image, [first, second, empty]) == []
+    own = FusionConfig({"a": 1.0}, 0.5, 0.001, 0.5, operations_from="m", instances_from="operations")
+    found = fused_instances(own, maps, image, [first, second, empty])
+    assert len(found) == 2 and (found[0] == first).all() and (found[1] == second).all()  # never an empty one
+    with pytest.raises(ValueError, match="instances_from"):
+        FusionConfig({"a": 1.0}, instances_from="pixels")
 
 
 class TruthRunner:
