@@ -87,3 +87,18 @@ def test_network_with_corr_runs_and_learns_gradients():
 def test_unavailable_stride_is_a_clear_error():
     with pytest.raises(ValueError, match="stride 2 not available"):
         build_network(ModelSpec("t", "FPN", "tu-convnext_atto", corr=CorrSpec(stride=2)))
+
+
+def test_untrained_network_already_ranks_an_exact_copy_above_its_surroundings():
+    torch.manual_seed(0)
+    spec = ModelSpec("t", "Unet", "tu-convnext_atto", decoder={"decoder_channels": [32, 16, 16, 8, 8]}, corr=CorrSpec())
+    net = build_network(spec).eval()
+    image = textured()
+    image[70:110, 75:115] = image[8:48, 13:53]
+    with torch.no_grad():
+        logits = net(as_batch(image * 40.0))[0, 0].numpy()  # contrast of a normalised photo
+    copied = np.zeros_like(logits, bool)
+    copied[72:108, 77:113] = copied[10:46, 15:51] = True
+    assert np.median(logits[copied]) > np.quantile(logits[~copied], 0.9)
+    spec_without = ModelSpec("t", "Unet", "tu-convnext_atto", corr=CorrSpec(patch=False))
+    assert not build_network(spec_without).shortcut.weight.any()  # no patch evidence: no prior

@@ -28,6 +28,9 @@ from torch.nn import functional as nnf
 MAX_CHUNK_ELEMENTS = 1 << 24
 FLAT_STD = 0.035  # ~2 grey levels in ImageNet-normalised units (1 level = 1 / (255 x 0.226))
 RESIDUAL_FLOOR = 1e-3  # similarities closer to 1 than this count as exact
+# Initial shortcut weight of the best patch match (match strength 1 = exact copy, ~0.33 = a natural
+# look-alike at NCC 0.9): exact copies start at logit +EXACT/2, look-alikes below 0, no match at -EXACT/2.
+EXACT_REPEAT_LOGIT = 6.0
 DETREND_ORDER = 1  # degree of the polynomial removed from patches before correlating (see _normalise_patches)
 
 
@@ -240,6 +243,10 @@ class SelfCorrelationNet(nn.Module):
         self.shortcut = nn.Conv2d(topk * (2 if patch else 1), 1, 1)
         nn.init.zeros_(self.shortcut.weight)
         nn.init.zeros_(self.shortcut.bias)
+        if patch:  # prior: an exact native-resolution repeat elsewhere is evidence of forgery
+            with torch.no_grad():
+                self.shortcut.weight[0, topk] = EXACT_REPEAT_LOGIT
+                self.shortcut.bias.fill_(-EXACT_REPEAT_LOGIT / 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = list(self.base.encoder(x))
