@@ -58,7 +58,7 @@ def test_flat_background_matches_nothing():
 
 
 def test_block_shapes_and_tiny_grids():
-    block = SelfCorrelation(in_channels=16, stride=8, dim=8, topk=8, radius=1)
+    block = SelfCorrelation(16, CorrSpec(stride=8, dim=8, topk=8, radius=1))
     for side in (32, 64):
         feats = torch.randn(2, 16, side // 8, side // 8)
         out, sims = block(feats, torch.randn(2, 3, side, side))

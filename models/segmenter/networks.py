@@ -34,7 +34,7 @@ def build_network(spec: ModelSpec) -> nn.Module:
         ) from exc
     if spec.corr is None:
         return base
-    return SelfCorrelationNet(base, **vars(spec.corr))
+    return SelfCorrelationNet(base, spec.corr)
 
 
 def set_threads(threads: int) -> None:

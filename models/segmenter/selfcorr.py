@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
+from models.segmenter.spec import CorrSpec
+
 MAX_CHUNK_ELEMENTS = 1 << 24
 FLAT_STD = 0.035  # ~2 grey levels in ImageNet-normalised units (1 level = 1 / (255 x 0.226))
 RESIDUAL_FLOOR = 1e-3  # similarities closer to 1 than this count as exact
@@ -162,25 +164,13 @@ def patch_similarity(
 class SelfCorrelation(nn.Module):
     """Residual block adding top-k self-similarity evidence to the feature map of one encoder level."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        stride: int,
-        dim: int = 64,
-        topk: int = 8,
-        radius: int = 1,
-        patch: bool = True,
-        mirror: bool = True,
-        patch_size: int = 8,
-        patch_step: int = 1,
-    ):
+    def __init__(self, in_channels: int, spec: CorrSpec):
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"self-correlation needs features with channels, got {in_channels}")
-        self.stride, self.topk, self.radius, self.patch, self.mirror = stride, topk, radius, patch, mirror
-        self.patch_size, self.patch_step = patch_size, patch_step
-        self.embed = nn.Sequential(nn.Conv2d(in_channels, dim, 1, bias=False), nn.BatchNorm2d(dim))
-        maps = topk * (2 if patch else 1)
+        self.spec = spec
+        self.embed = nn.Sequential(nn.Conv2d(in_channels, spec.dim, 1, bias=False), nn.BatchNorm2d(spec.dim))
+        maps = spec.topk * (2 if spec.patch else 1)
         self.fuse = nn.Sequential(
             nn.Conv2d(in_channels + maps, in_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(in_channels),
@@ -192,14 +182,13 @@ class SelfCorrelation(nn.Module):
         batch, _, height, width = features.shape
         emb = nnf.normalize(self.embed(features).flatten(2).float(), dim=1)
         cells = grid_positions(height, width, 1.0, 0.0, features.device)
-        maps = [topk_similarity(emb, [emb], cells, cells, self.radius + 1, self.topk)]
-        if self.patch:
+        s = self.spec
+        maps = [topk_similarity(emb, [emb], cells, cells, s.radius + 1, s.topk)]
+        if s.patch:
             if image is None:
                 raise ValueError("the patch branch of self-correlation needs the input image")
             with torch.no_grad():
-                patch = patch_similarity(
-                    image, self.stride, self.topk, self.radius, self.mirror, self.patch_size, self.patch_step
-                )
+                patch = patch_similarity(image, s.stride, s.topk, s.radius, s.mirror, s.patch_size, s.patch_step)
             if patch.shape[1] != height * width:
                 raise ValueError(f"patch grid of {patch.shape[1]} cells != feature grid {height}x{width}")
             maps.append(patch)
@@ -216,30 +205,21 @@ class SelfCorrelationNet(nn.Module):
     """An smp segmentation model whose encoder features at one stride pass through :class:`SelfCorrelation`.
 
     The evidence maps also reach the output directly: a 1x1 convolution of them, upsampled, is added
-    to the decoder's logits (zero at initialisation), so "exact match elsewhere → forged" can be
-    learnt in a few steps while the decoder learns the rest.
+    to the decoder's logits. It starts from the prior "an exact repeat elsewhere is forged" (weight
+    ``EXACT_REPEAT_LOGIT`` on the best patch match, everything else zero), which training refines
+    while the decoder learns the rest.
     """
 
-    def __init__(
-        self,
-        base: nn.Module,
-        stride: int = 8,
-        dim: int = 64,
-        topk: int = 8,
-        radius: int = 1,
-        patch: bool = True,
-        mirror: bool = True,
-        patch_size: int = 8,
-        patch_step: int = 1,
-    ):
+    def __init__(self, base: nn.Module, spec: CorrSpec):
         super().__init__()
+        stride, topk, patch = spec.stride, spec.topk, spec.patch
         level = int(math.log2(stride)) if stride > 0 else -1
         channels = list(base.encoder.out_channels)
         if 2**level != stride or not 0 < level < len(channels) or channels[level] == 0:
             usable = [2**i for i, c in enumerate(channels) if i > 0 and c > 0]
             raise ValueError(f"self-correlation stride {stride} not available for this encoder (use one of {usable})")
         self.base, self.level = base, level
-        self.corr = SelfCorrelation(channels[level], stride, dim, topk, radius, patch, mirror, patch_size, patch_step)
+        self.corr = SelfCorrelation(channels[level], spec)
         self.shortcut = nn.Conv2d(topk * (2 if patch else 1), 1, 1)
         nn.init.zeros_(self.shortcut.weight)
         nn.init.zeros_(self.shortcut.bias)
