@@ -41,46 +41,45 @@ def test_sources_and_copies_never_overlap_within_or_across_operations():
         assert total.max() == 1, f"{case.split} {case.index}: regions overlap"
 
 
-def test_exact_copies_equal_the_transformed_source_pixel_for_pixel():
-    checked = 0
+def jpeg_free_copies():
+    """``(case, source pixels, source mask, copy)`` for every copy of a forged case saved without JPEG."""
     for case in FORGED:
         if case.forged_jpeg:
             continue
         for op in case.operations:
             y0, x0, y1, x1 = op.src_box
-            source = case.authentic_clean[y0:y1, x0:x1]
-            local = op.source_mask[y0:y1, x0:x1]
             for copy in op.copies:
-                if not copy.exact:
-                    continue
-                patch, mask = geometric_transform(source, local, copy.geometric)
-                dy0, dx0, dy1, dx1 = copy.dst_box
-                written = case.forged[dy0:dy1, dx0:dx1]
-                assert np.array_equal(mask, copy.mask[dy0:dy1, dx0:dx1])
-                assert np.array_equal(written[mask], patch[mask])
-                checked += 1
+                yield case, case.authentic_clean[y0:y1, x0:x1], op.source_mask[y0:y1, x0:x1], copy
+
+
+def assert_copy_is_the_transformed_source(case, source, local, copy, **params) -> np.ndarray:
+    """The copy's mask and pixels are the source warped by its geometric transform; returns the mask."""
+    patch, mask = geometric_transform(source, local, copy.geometric, **params)
+    dy0, dx0, dy1, dx1 = copy.dst_box
+    assert np.array_equal(mask, copy.mask[dy0:dy1, dx0:dx1])
+    assert np.array_equal(case.forged[dy0:dy1, dx0:dx1][mask], patch[mask])
+    return mask
+
+
+def test_exact_copies_equal_the_transformed_source_pixel_for_pixel():
+    checked = 0
+    for case, source, local, copy in jpeg_free_copies():
+        if copy.exact:
+            assert_copy_is_the_transformed_source(case, source, local, copy)
+            checked += 1
     assert checked >= 20
 
 
 def test_resampled_copies_equal_the_warped_source():
     checked = 0
-    for case in FORGED:
-        if case.forged_jpeg:
+    for case, source, local, copy in jpeg_free_copies():
+        if copy.geometric not in ("rotate", "scale") or copy.photometric or "resize" in copy.params:
             continue
-        for op in case.operations:
-            y0, x0, y1, x1 = op.src_box
-            source, local = case.authentic_clean[y0:y1, x0:x1], op.source_mask[y0:y1, x0:x1]
-            for copy in op.copies:
-                if copy.geometric not in ("rotate", "scale") or copy.photometric or "resize" in copy.params:
-                    continue
-                patch, mask = geometric_transform(source, local, copy.geometric, **copy.params)
-                dy0, dx0, dy1, dx1 = copy.dst_box
-                assert np.array_equal(mask, copy.mask[dy0:dy1, dx0:dx1])
-                assert np.array_equal(case.forged[dy0:dy1, dx0:dx1][mask], patch[mask])
-                scale = copy.params["scale"]
-                assert 0.8 <= scale <= 1.25
-                assert mask.sum() == pytest.approx(local.sum() * scale**2, rel=0.25, abs=30)
-                checked += 1
+        mask = assert_copy_is_the_transformed_source(case, source, local, copy, **copy.params)
+        scale = copy.params["scale"]
+        assert 0.8 <= scale <= 1.25
+        assert mask.sum() == pytest.approx(local.sum() * scale**2, rel=0.25, abs=30)
+        checked += 1
     assert checked >= 3
 
 
