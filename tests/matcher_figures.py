@@ -45,8 +45,8 @@ def noise_texture(shape: tuple[int, int], seed: int = 0, sigma: float = 2.0) -> 
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def blot(shape: tuple[int, int], lanes: int, seed: int = 0, same_bands: bool = False) -> np.ndarray:
-    """A western-blot strip: light background, one dark band per lane, film grain.
+def blot(shape: tuple[int, int], lanes: int, seed: int = 0, same_bands: bool = False, grain: float = 3.0) -> np.ndarray:
+    """A western-blot strip: light background, one dark band per lane, film grain (std ``grain``).
 
     ``same_bands=True`` draws every band with the same shape and strength (a hard negative: genuinely
     near-identical bands that differ only by grain and position jitter).
@@ -72,7 +72,7 @@ def blot(shape: tuple[int, int], lanes: int, seed: int = 0, same_bands: bool = F
         band = np.exp(-(((xx - cx) / half_w) ** 6) - ((yy - cy) / half_h) ** 2)
         canvas -= depth * band
     canvas = cv2.GaussianBlur(canvas, (0, 0), 1.2)
-    canvas += rng.normal(0, 3.0, canvas.shape)
+    canvas += rng.normal(0, grain, canvas.shape)
     gray = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
     return np.repeat(gray[:, :, None], 3, axis=2)
 

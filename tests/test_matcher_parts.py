@@ -12,6 +12,7 @@ from models.matcher.keypoints import gap_accept, mirror_descriptors, root_sift
 from models.matcher.masking import content_mask
 from models.matcher.operations import assemble
 from models.matcher.panels import find_panels
+from models.matcher.pipeline import match_image
 from models.matcher.prepare import prepare
 from models.matcher.verify import VerifiedPair, VerifyContext, verify
 from shared.config import param
@@ -113,6 +114,32 @@ def test_full_bleed_and_dark_images_are_one_panel(params):
         layout = find_panels(prepare(image, params.image), params.panels)
         assert layout.page_colour is None
         assert len(layout.panels) == 1 and layout.panels[0].box == (0, 0, *image.shape[:2])
+
+
+def test_a_light_grainy_background_is_image_not_paper(params):
+    rng = np.random.default_rng(3)
+    grey = np.full((240, 320), 190.0) + rng.normal(0, 3.0, (240, 320))  # EM-like: light grey film grain ...
+    for k in range(12):  # ... with dark organelles
+        cv2.ellipse(grey, (int(rng.integers(20, 300)), int(rng.integers(20, 220))), (14, 8), 30.0 * k, 0, 360, 90.0, -1)
+    image = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    layout = find_panels(prepare(image, params.image), params.panels)
+    assert layout.page_colour is None
+    assert len(layout.panels) == 1 and layout.panels[0].matchable
+
+
+def test_an_untouched_copy_in_a_smooth_low_noise_blot_is_found(params):
+    # nearly noise-free bands: the background around a copy agrees within the noise as well, so only
+    # the pixels that repeat exactly may define the copy and judge the residual (judged on the whole
+    # agreeing area, a mirrored pairing of the bands passed too and blurred the mask: F1 0.85)
+    strip = figures.blot((120, 480), 6, seed=7, grain=0.3)
+    forged, truth = figures.copy_region(strip, (30, 5), (60, 70), (30, 405))
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_of_masks(result.operations[0], truth) >= 0.95
+
+
+def of1_of_masks(pred: np.ndarray, truth: np.ndarray) -> float:
+    return 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
 
 
 def test_text_and_scale_bars_inside_micrographs_are_masked(params):

@@ -21,6 +21,7 @@ class ImageParams:
 class PanelParams:
     background_tolerance: int  # per-channel distance to the page colour still counted as page (0-255)
     border_share: float  # share of border pixels that must have one colour for the figure to have a page colour
+    exact_border_share: float  # ... and share exactly of it (digital paper is flat; grainy image backgrounds are not)
     min_page_brightness: int  # darker border colours are image backgrounds (fluorescence), not the page
     min_gutter_px: int  # blank rows/columns needed to cut between panels (working px)
     max_gutter_ink: float  # share of non-page pixels a blank row/column may hold (dust, JPEG ringing)

@@ -18,6 +18,7 @@ from models.matcher.config import PanelParams
 from models.matcher.prepare import WorkingImage
 
 KINDS = ("microscopy", "blot", "fluorescence", "graphic")
+EXACT_PAGE = 1  # grey levels within which a border pixel is exactly the page colour (JPEG rounding)
 FLAT_RANGE = 2  # grey levels a 3 x 3 neighbourhood may span and still be a rendered flat fill
 MAX_DEPTH = 16
 MAX_LEAVES = 512
@@ -59,7 +60,7 @@ class Layout:
 
 def page_colour(rgb: np.ndarray, params: PanelParams) -> tuple[int, int, int] | None:
     """The colour most border pixels share, if at least ``border_share`` of them do and it looks like
-    paper (light and nearly grey); else None."""
+    paper (light, nearly grey and digitally flat: ``exact_border_share`` of the border exactly it); else None."""
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
     quantised = border // 8
     keys = (quantised[:, 0].astype(np.int64) << 10) | (quantised[:, 1] << 5) | quantised[:, 2]
@@ -69,8 +70,11 @@ def page_colour(rgb: np.ndarray, params: PanelParams) -> tuple[int, int, int] | 
     colour = np.median(candidates, axis=0)
     close = np.abs(border - colour).max(axis=1) <= params.background_tolerance
     neutral = colour.max() - colour.min() <= 3 * params.background_tolerance
+    exact = np.abs(border - colour).max(axis=1) <= EXACT_PAGE
     if close.mean() < params.border_share or colour.mean() < params.min_page_brightness or not neutral:
         return None  # no page: a full-bleed image (a dark or coloured border is image background, not paper)
+    if exact.mean() < params.exact_border_share:
+        return None  # a light but grainy border (EM, tissue, glass) is image background, not paper
     return tuple(round(c) for c in colour)
 
 

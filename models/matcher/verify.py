@@ -39,7 +39,9 @@ REPEAT_SIDE = 256  # the exact-repetition test looks at most this far across a r
 REPEAT_ZNCC = 0.9  # correlation of a candidate repeat before its residual is checked
 CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
+TRIM_STEPS = 3  # refits of the robust gain/offset fit on its better-fitting half
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
+EXACT_GREY = 0.3  # window-mean residual (grey levels) of an untouched copy: quantisation only
 
 
 @dataclass
@@ -103,16 +105,25 @@ def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
 def _fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
     """Median |target - (a * source + b)| after a robust gain/offset fit; returns (residual, a, b).
 
-    Least squares on all pixels, then again on the better-fitting half, so a rim of pixels outside the copy
-    (which the correlation window drags in) bends neither the fit nor the median.
+    Trimmed least squares: fit, keep the better-fitting half, refit, a few times, from two starts (least
+    squares on all pixels, and the plain copy a = 1 with the median offset). A rim of pixels outside the
+    copy (which the correlation window drags in) can pull a single fit far enough that its better half is
+    no longer the copy; the best of the fits seen is returned.
     """
-    gain, offset = _gain_offset(target, source)
-    residual = np.abs(target - (gain * source + offset))
-    if len(residual) >= 8:
-        inliers = residual <= np.median(residual)
-        gain, offset = _gain_offset(target[inliers], source[inliers])
-        residual = np.abs(target - (gain * source + offset))
-    return float(np.median(residual)) if len(residual) else 0.0, gain, offset
+    if len(target) == 0:
+        return 0.0, 1.0, 0.0
+    best = (np.inf, 1.0, 0.0)
+    for gain, offset in (_gain_offset(target, source), (1.0, float(np.median(target - source)))):
+        for step in range(TRIM_STEPS + 1):
+            residual = np.abs(target - (gain * source + offset))
+            median = float(np.median(residual))
+            if median < best[0]:
+                best = (median, gain, offset)
+            if step == TRIM_STEPS or len(residual) < 8:
+                break
+            inliers = residual <= median
+            gain, offset = _gain_offset(target[inliers], source[inliers])
+    return best
 
 
 def _gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
@@ -166,7 +177,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     # textured pixels agree by correlation; low-texture pixels by a residual below the image's noise level
     # (grain is copied exactly, so a copy's residual sits well under it; perfectly flat pixels never count)
     residual = _box(np.abs(raw_i - (gain * raw_w + offset)), p.window)
-    quiet = (residual <= ctx.residual_tolerance) & (_box(raw_i * raw_i, 3) - _box(raw_i, 3) ** 2 >= FLAT_VAR)
+    non_flat = _box(raw_i * raw_i, 3) - _box(raw_i, 3) ** 2 >= FLAT_VAR
+    quiet = (residual <= ctx.residual_tolerance) & non_flat
     agree = ((textured & (zncc >= p.min_zncc)) | (~textured & quiet)) & valid & ~ctx.layout.page[crop]
     agree &= ~ctx.overlays[crop]  # identical scale bars and labels agree perfectly and prove nothing
 
@@ -184,7 +196,10 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     if after < before:  # keep the refinement only when it explains the copy better
         candidate.affine, raw_w, gain, offset = refined, refined_w, refined_gain, refined_offset
     warp = compose(to_crop, candidate.affine)
-    pixel_agree = np.abs(raw_i - (gain * raw_w + offset)) <= p.pixel_tolerance
+    fit_error = np.abs(raw_i - (gain * raw_w + offset))
+    if ctx.work.scale == 1.0 and not resampled(candidate.affine):  # only then can a copy be pixel-exact
+        core = _exact_part(core, fit_error, non_flat, p.window, ctx.min_area)
+    pixel_agree = fit_error <= p.pixel_tolerance
     # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
     # inside the core's convex hull when the core fills most of it
     grow = cv2.dilate(core.astype(np.uint8), np.ones((p.window, p.window), np.uint8)).astype(bool)
@@ -248,6 +263,24 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     else:
         pair.confidence = 0.25 * max(0.0, 1.0 - peak_ratio)
     return pair
+
+
+def _exact_part(
+    core: np.ndarray, fit_error: np.ndarray, non_flat: np.ndarray, window: int, min_area: float
+) -> np.ndarray:
+    """The connected pieces of ``core`` that repeat exactly (window-mean residual near zero on non-flat
+    pixels) and are each large enough to be a copy on their own; ``core`` unchanged when there are none.
+
+    In smooth, low-noise images (blots, gels) neighbouring background agrees within the noise as well,
+    so the agreeing core can be several times the copy; an untouched copy is the only thing that agrees
+    exactly over a whole window, so its pixels alone then make the core (and the residual tests judge them).
+    Small exact pieces are left out: the dots of a printed lattice repeat exactly one by one.
+    """
+    exact = (core & non_flat & (_box(fit_error, window) <= EXACT_GREY)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(exact, connectivity=8)
+    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= max(min_area, 1.0))
+    big = big[big > 0]
+    return np.isin(labels, big) if len(big) else core
 
 
 def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
