@@ -68,12 +68,15 @@ def page_colour(rgb: np.ndarray, params: PanelParams) -> tuple[int, int, int] | 
     mode = values[np.argmax(counts)]
     candidates = border[keys == mode]
     colour = np.median(candidates, axis=0)
-    close = np.abs(border - colour).max(axis=1) <= params.background_tolerance
+    distance = np.abs(border - colour).max(axis=1)
     neutral = colour.max() - colour.min() <= 3 * params.background_tolerance
-    exact = np.abs(border - colour).max(axis=1) <= EXACT_PAGE
-    if close.mean() < params.border_share or colour.mean() < params.min_page_brightness or not neutral:
+    if (
+        (distance <= params.background_tolerance).mean() < params.border_share
+        or colour.mean() < params.min_page_brightness
+        or not neutral
+    ):
         return None  # no page: a full-bleed image (a dark or coloured border is image background, not paper)
-    if exact.mean() < params.exact_border_share:
+    if (distance <= EXACT_PAGE).mean() < params.exact_border_share:
         return None  # a light but grainy border (EM, tissue, glass) is image background, not paper
     return tuple(round(c) for c in colour)
 

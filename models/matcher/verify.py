@@ -13,7 +13,9 @@ For a candidate ``A`` (source -> copy) the figure is compared with its own warp 
    one shift away;
 5. copied pixels agree to within the image's own noise (two independent observations of similar
    content differ by a median 0.95 noise standard deviations; copies by much less); a copy
-   that was rotated or rescaled was interpolated, so this test is left to the others there;
+   that was rotated or rescaled was interpolated, so this test is left to the others there. At native
+   scale an untouched copy agrees *exactly*; where such exact pieces exist, they alone are the core
+   (in smooth, low-noise images the background around a copy agrees within the noise too);
 6. source and copy must not overlap (except as links of a chain of copies), and the agreeing area must
    reach a share of the image;
 7. a region that repeats itself exactly at several shifts (hatching, lattices) is a pattern, not a copy.
