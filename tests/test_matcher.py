@@ -3,6 +3,7 @@ one operation per source and its copies, any input format and size."""
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
@@ -175,6 +176,28 @@ def test_large_figure_is_matched_at_bounded_resolution_and_answered_at_full_size
     assert result.prob.shape == forged.shape[:2]
     assert len(result.operations) == 1 and result.operations[0].shape == forged.shape[:2]
     assert score(result, [truth]) >= 0.85
+
+
+def grained_field(side: int, seed: int) -> np.ndarray:
+    """Smooth structure plus fine grain: downscaling averages the grain away, so a copy and its source,
+    sampled at different phases, differ on the working image by about its (small) noise level."""
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.normal(0, 1, (side // 4, side // 4)).astype(np.float32), (0, 0), 2)
+    field = cv2.resize(field, (side, side), interpolation=cv2.INTER_CUBIC)
+    field += cv2.GaussianBlur(rng.normal(0, 1, (side, side)).astype(np.float32), (0, 0), 1.5) * 0.5
+    gray = np.clip((field - field.min()) / np.ptp(field) * 220 + 20, 0, 255).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def test_a_copy_resampled_by_downscaling_is_confirmed_at_native_resolution(params):
+    small = dataclasses.replace(params, image=dataclasses.replace(params.image, max_pixels=250_000))
+    image = grained_field(1200, seed=0)
+    forged, truth = figures.copy_region(image, (100, 100), (300, 300), (750, 800))
+    result = match_image(forged, small)
+    assert result.features["working_scale"] < 0.5
+    assert len(result.operations) == 1
+    assert score(result, [truth]) >= 0.8
+    assert not match_image(image, small).operations  # the untouched field holds no copy
 
 
 @pytest.mark.slow

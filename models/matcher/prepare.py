@@ -21,6 +21,7 @@ class WorkingImage:
     gray: np.ndarray  # (h, w) float32, 0-255
     scale: float
     native_shape: tuple[int, int]
+    native_rgb: np.ndarray | None = None  # the figure itself, kept when it was downscaled (native checks)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -61,8 +62,10 @@ def prepare(rgb: np.ndarray, params: ImageParams) -> WorkingImage:
     """Working copy of an RGB figure (area-averaged when it is larger than ``max_pixels``)."""
     height, width = rgb.shape[:2]
     scale = working_scale((height, width), params)
+    native = None
     if scale < 1.0:
+        native = rgb
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return WorkingImage(rgb=rgb, gray=gray, scale=scale, native_shape=(height, width))
+    return WorkingImage(rgb=rgb, gray=gray, scale=scale, native_shape=(height, width), native_rgb=native)

@@ -33,6 +33,7 @@ from models.matcher.config import VerifyParams
 from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
+from models.matcher.residual import fit_residual, native_residual, noise_sigma
 
 REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
@@ -41,7 +42,6 @@ REPEAT_SIDE = 256  # the exact-repetition test looks at most this far across a r
 REPEAT_ZNCC = 0.9  # correlation of a candidate repeat before its residual is checked
 CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
-TRIM_STEPS = 3  # refits of the robust gain/offset fit on its better-fitting half
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 EXACT_GREY = 0.3  # window-mean residual (grey levels) of an untouched copy: quantisation only
 
@@ -86,6 +86,14 @@ class VerifyContext:
         self.noise = noise_sigma(work.gray, content)
         self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
 
+    def exact_at_native(self, affine: np.ndarray, region: np.ndarray) -> bool:
+        """Whether a copy (``region``: copy pixels, working coordinates) that the downscaled working image
+        resolves only to interpolation error passes the noise test at the figure's own resolution."""
+        if self.work.native_rgb is None:
+            return False
+        residual, noise = native_residual(self.work.native_rgb, self.work.scale, affine, region)
+        return residual <= self.params.max_noise_ratio * max(noise, self.params.residual_floor)
+
     def region_of(self, panel: int) -> np.ndarray:
         if panel < 0:
             return self.content
@@ -102,40 +110,6 @@ def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     padded = np.pad(image, pad, mode="edge")
     h, w = image.shape
     return padded[pad - dy : pad - dy + h, pad - dx : pad - dx + w]
-
-
-def _fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
-    """Median |target - (a * source + b)| after a robust gain/offset fit; returns (residual, a, b).
-
-    Trimmed least squares: fit, keep the better-fitting half, refit, a few times, from two starts (least
-    squares on all pixels, and the plain copy a = 1 with the median offset). A rim of pixels outside the
-    copy (which the correlation window drags in) can pull a single fit far enough that its better half is
-    no longer the copy; the best of the fits seen is returned.
-    """
-    if len(target) == 0:
-        return 0.0, 1.0, 0.0
-    best = (np.inf, 1.0, 0.0)
-    for gain, offset in (_gain_offset(target, source), (1.0, float(np.median(target - source)))):
-        for step in range(TRIM_STEPS + 1):
-            residual = np.abs(target - (gain * source + offset))
-            median = float(np.median(residual))
-            if median < best[0]:
-                best = (median, gain, offset)
-            if step == TRIM_STEPS or len(residual) < 8:
-                break
-            inliers = residual <= median
-            gain, offset = _gain_offset(target[inliers], source[inliers])
-    return best
-
-
-def _gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
-    if len(target) == 0:
-        return 1.0, 0.0
-    s_mean, t_mean = float(source.mean()), float(target.mean())
-    s_var = float(((source - s_mean) ** 2).mean())
-    gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
-    gain = min(max(gain, 0.25), 4.0)
-    return gain, t_mean - gain * s_mean
 
 
 def _zncc_maps(a: np.ndarray, b: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,7 +149,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     near_seeds = _seed_mask(seeds, raw_i.shape, p.window) & valid
     if not near_seeds.any():
         return VerifiedPair(candidate, False, "support outside the panels", 0.0)
-    _, gain, offset = _fit_residual(raw_i[near_seeds], raw_w[near_seeds])
+    _, gain, offset = fit_residual(raw_i[near_seeds], raw_w[near_seeds])
     # textured pixels agree by correlation; low-texture pixels by a residual below the image's noise level
     # (grain is copied exactly, so a copy's residual sits well under it; perfectly flat pixels never count)
     residual = _box(np.abs(raw_i - (gain * raw_w + offset)), p.window)
@@ -193,8 +167,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     refined_w = cv2.warpAffine(
         ctx.gray, compose(to_crop, refined), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    before, gain, offset = _fit_residual(raw_i[core], raw_w[core])
-    after, refined_gain, refined_offset = _fit_residual(raw_i[core], refined_w[core])
+    before, gain, offset = fit_residual(raw_i[core], raw_w[core])
+    after, refined_gain, refined_offset = fit_residual(raw_i[core], refined_w[core])
     if after < before:  # keep the refinement only when it explains the copy better
         candidate.affine, raw_w, gain, offset = refined, refined_w, refined_gain, refined_offset
     warp = compose(to_crop, candidate.affine)
@@ -254,7 +228,11 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.reason = "source and copy overlap"
     elif peak_ratio > p.max_peak_ratio:
         pair.reason = "not a sharp optimum (similar, not copied)"
-    elif not resampled(candidate.affine) and residual_grey > tolerance:
+    elif (
+        not resampled(candidate.affine)
+        and residual_grey > tolerance
+        and not ctx.exact_at_native(candidate.affine, _placed(measured, crop, (h, w)))
+    ):
         pair.reason = "residual above the image noise (similar, not copied)"
     elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
@@ -265,6 +243,13 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     else:
         pair.confidence = 0.25 * max(0.0, 1.0 - peak_ratio)
     return pair
+
+
+def _placed(mask: np.ndarray, crop: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
+    """A crop's mask placed in a full-size array."""
+    full = np.zeros(shape, bool)
+    full[crop] = mask
+    return full
 
 
 def _exact_part(
@@ -399,7 +384,7 @@ def _repeats_exactly(gray: np.ndarray, mask: np.ndarray, tolerance: float) -> bo
             continue  # the main lobe around zero shift
         y, x = np.unravel_index(np.argmax(np.where(labels == k, corr, -1.0)), corr.shape)
         other = box[y : y + th, x : x + tw]
-        residual, _, _ = _fit_residual(template.ravel(), other.ravel())
+        residual, _, _ = fit_residual(template.ravel(), other.ravel())
         exact += residual <= tolerance
         if exact >= 2:
             return True
@@ -439,16 +424,6 @@ def _seed_mask(seeds: np.ndarray, shape: tuple[int, int], window: int) -> np.nda
     return cv2.dilate(mask, np.ones((window, window), np.uint8)).astype(bool)
 
 
-def noise_sigma(gray: np.ndarray, mask: np.ndarray) -> float:
-    """Noise standard deviation of an image (Immerkær's Laplacian-difference estimator) over ``mask``."""
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if not inner.any():
-        return 0.0
-    return float(np.sqrt(np.pi / 2) / 6 * response[inner].mean())
-
-
 def _touching(agree: np.ndarray, seeds: np.ndarray, window: int) -> np.ndarray:
     """Components of ``agree`` within ``window`` pixels of a seed point."""
     n, labels = cv2.connectedComponents(agree.astype(np.uint8), connectivity=8)
@@ -471,11 +446,11 @@ def _sharpness(image: np.ndarray, warped: np.ndarray, region: np.ndarray, shift:
     """(residual at the transform in grey levels, the same normalised by the region's spread, its ratio
     to the best residual ``shift`` pixels away in the four axis directions)."""
     target = image[region]
-    r0, _, _ = _fit_residual(target, warped[region])
+    r0, _, _ = fit_residual(target, warped[region])
     spread = float(target.std()) + 1e-6
     shifted = []
     for dx, dy in ((shift, 0), (-shift, 0), (0, shift), (0, -shift)):
-        r, _, _ = _fit_residual(target, _shift(warped, dx, dy)[region])
+        r, _, _ = fit_residual(target, _shift(warped, dx, dy)[region])
         shifted.append(r)
     best = min(shifted)
     return r0, r0 / spread, (r0 / best) if best > 1e-6 else 1.0

@@ -1,0 +1,113 @@
+"""Residuals between a copy and its source: a robust gain/offset fit, the image noise level, and the
+same comparison at the figure's native resolution for copies found on a downscaled working image.
+
+Downscaling a large figure resamples a copy and its source at different sampling phases, so on the
+working image even an untouched copy differs from its source by interpolation error near the noise
+level, and the noise test of verification cannot tell it from a look-alike. At the native resolution
+an untouched copy is exact again; ``native_residual`` measures it there.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+TRIM_STEPS = 3  # refits of the robust gain/offset fit on its better-fitting half
+MAX_SAMPLES = 200_000  # native pixels compared at most (an evenly spaced subset of larger regions)
+SEARCH_SAMPLES = 4_000  # ... of which this many choose the whole-pixel offset
+SEARCH_WORK_PX = 1.5  # offsets searched around the rescaled working transform (working pixels)
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # cv2.COLOR_RGB2GRAY, as the working grey image
+
+
+def fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, float]:
+    """Median |target - (a * source + b)| after a robust gain/offset fit; returns (residual, a, b).
+
+    Trimmed least squares: fit, keep the better-fitting half, refit, a few times, from two starts (least
+    squares on all pixels, and the plain copy a = 1 with the median offset). A rim of pixels outside the
+    copy (which the correlation window drags in) can pull a single fit far enough that its better half is
+    no longer the copy; the best of the fits seen is returned.
+    """
+    if len(target) == 0:
+        return 0.0, 1.0, 0.0
+    best = (np.inf, 1.0, 0.0)
+    for gain, offset in (gain_offset(target, source), (1.0, float(np.median(target - source)))):
+        for step in range(TRIM_STEPS + 1):
+            residual = np.abs(target - (gain * source + offset))
+            median = float(np.median(residual))
+            if median < best[0]:
+                best = (median, gain, offset)
+            if step == TRIM_STEPS or len(residual) < 8:
+                break
+            inliers = residual <= median
+            gain, offset = gain_offset(target[inliers], source[inliers])
+    return best
+
+
+def gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
+    if len(target) == 0:
+        return 1.0, 0.0
+    s_mean, t_mean = float(source.mean()), float(target.mean())
+    s_var = float(((source - s_mean) ** 2).mean())
+    gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
+    gain = min(max(gain, 0.25), 4.0)
+    return gain, t_mean - gain * s_mean
+
+
+def noise_sigma(gray: np.ndarray, mask: np.ndarray) -> float:
+    """Noise standard deviation of an image (Immerkær's Laplacian-difference estimator) over ``mask``."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not inner.any():
+        return 0.0
+    return float(np.sqrt(np.pi / 2) / 6 * response[inner].mean())
+
+
+def native_residual(
+    native_rgb: np.ndarray, scale: float, affine: np.ndarray, region: np.ndarray
+) -> tuple[float, float]:
+    """(median residual, noise std) of a copy against its source at native resolution, in grey levels.
+
+    ``affine`` maps source to copy in working coordinates and must not resample (a translation, flip
+    or quarter turn); ``region`` marks copy pixels of the working image (``scale`` = working / native).
+    The native translation is the working one rescaled and rounded, then searched ``SEARCH_WORK_PX``
+    working pixels around (copies are moved by whole native pixels); the best fit counts.
+    """
+    h, w = native_rgb.shape[:2]
+    ys, xs = np.nonzero(region)
+    if len(ys) == 0:
+        return float("inf"), 0.0
+    y0, y1 = int(ys.min() / scale), min(h, int(np.ceil((ys.max() + 1) / scale)))
+    x0, x1 = int(xs.min() / scale), min(w, int(np.ceil((xs.max() + 1) / scale)))
+    inside = cv2.resize(
+        region[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.uint8),
+        (x1 - x0, y1 - y0),
+        interpolation=cv2.INTER_NEAREST,
+    ).astype(bool)
+    qy, qx = np.nonzero(inside)
+    step = max(1, int(np.ceil(len(qy) / MAX_SAMPLES)))
+    copy_xy = np.stack([qx[::step] + x0, qy[::step] + y0], axis=1).astype(np.float64)
+    linear = np.round(affine[:, :2])
+    # native point P maps to working (P + 0.5) * scale - 0.5; the copy's centre fixes the native offset
+    centre = copy_xy.mean(axis=0)
+    work_centre = (centre + 0.5) * scale - 0.5
+    work_source = np.linalg.solve(linear, work_centre - affine[:, 2])
+    offset = np.round(centre - linear @ ((work_source + 0.5) / scale - 0.5))
+    target = native_rgb[copy_xy[:, 1].astype(int), copy_xy[:, 0].astype(int)] @ GREY_WEIGHTS
+    inverse = np.linalg.inv(linear)
+    radius = int(np.ceil(SEARCH_WORK_PX / scale))  # the working transform is good to about a working pixel
+
+    def residual_at(shift: np.ndarray, every: int) -> float:
+        source_xy = np.round((copy_xy[::every] - shift) @ inverse.T).astype(int)
+        ok = (source_xy[:, 0] >= 0) & (source_xy[:, 0] < w) & (source_xy[:, 1] >= 0) & (source_xy[:, 1] < h)
+        if ok.sum() < max(8, ok.size // 2):
+            return float("inf")
+        source = native_rgb[source_xy[ok, 1], source_xy[ok, 0]] @ GREY_WEIGHTS
+        return fit_residual(target[::every][ok], source)[0]
+
+    # the best whole-pixel offset on a sparse subset, then the residual there on every sample
+    every = max(1, len(copy_xy) // SEARCH_SAMPLES)
+    shifts = [offset + np.array([dx, dy]) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    best = min(shifts, key=lambda shift: residual_at(shift, every))
+    grey = cv2.cvtColor(np.ascontiguousarray(native_rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return residual_at(best, 1), noise_sigma(grey, inside)
