@@ -2,15 +2,18 @@
 one operation per source and its copies, any input format and size."""
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
 import pytest
 
 from models.matcher import FEATURE_NAMES, MatcherParams, match_image, prefixed_features
+from shared.cli import main as cli_main
 from shared.config import param
 from shared.metric import of1_masks
 from tests import matcher_figures as figures
+from tests.conftest import write_png
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,25 @@ def test_compound_figure_hard_negatives_are_not_flagged(params):
     assert result.operations == []
     assert result.features["n_panels"] >= 7
     assert result.features["n_graphic_panels"] >= 1
+
+
+def test_every_candidate_gets_a_verdict(params, tissue):
+    forged, _ = figures.copy_region(tissue, (30, 40), (70, 90), (180, 200))
+    kept = [v for v in match_image(forged, params).candidates if v.accepted]
+    assert kept and all(v.reason == "ok" and v.residual_grey < 1.0 and v.peak_ratio < 0.6 for v in kept)
+    figure, _ = compound()  # hard negatives: whatever was considered was turned down, with a reason
+    turned_down = match_image(figure, params).candidates
+    assert turned_down and all(not v.accepted and v.reason not in ("", "ok") for v in turned_down)
+
+
+def test_match_command_explains_each_candidate_in_its_json(tissue, tmp_path):
+    forged, _ = figures.copy_region(tissue, (30, 40), (70, 90), (180, 200))
+    image = write_png(tmp_path / "fig.png", forged)
+    assert cli_main(["match", str(image), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    summary = json.loads((tmp_path / "out" / "fig.json").read_text())
+    assert summary["verdict"] == "forged"
+    assert summary["candidates"] and {"reason", "accepted", "transform", "origin"} <= set(summary["candidates"][0])
+    assert any(c["accepted"] and c["reason"] == "ok" for c in summary["candidates"])
 
 
 def test_copy_across_panels_of_a_compound_figure(params):

@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def _write_details(path: str, key: str, annotation: str, result: MatchResult) ->
             }
         )
     summary = {"id": key, "verdict": "forged" if operations else "authentic", "operations": operations}
+    summary["candidates"] = [asdict(verdict) for verdict in result.candidates]  # why each was kept or not
     summary["features"] = result.features
     summary["annotation"] = annotation
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,21 @@ class Link:
     origin: str  # "keypoints" | "dense"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What verification said about one candidate transform (accepted or the reason it was not)."""
+
+    origin: str  # "keypoints" | "dense"
+    transform: str
+    source_panel: int
+    copy_panel: int
+    accepted: bool
+    reason: str
+    confidence: float
+    residual_grey: float  # median residual inside the copy (grey levels; 255 when never measured)
+    peak_ratio: float  # residual at the transform / best residual 2 px away (1 when never measured)
+
+
 @dataclass
 class MatchResult:
     """What the matcher says about one figure (all arrays at the figure's own size)."""
@@ -42,6 +57,7 @@ class MatchResult:
     features: dict[str, float]
     links: list[Link] = field(default_factory=list)
     panels: list[tuple[tuple[int, int, int, int], str]] = field(default_factory=list)  # native (y0, x0, y1, x1), kind
+    candidates: list[Verdict] = field(default_factory=list)  # every verified candidate (keypoints first)
 
     @property
     def forged(self) -> bool:
@@ -88,6 +104,22 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         features=features,
         links=_links(operations, work.shape, native),
         panels=[(_box_to_native(panel.box, work.shape, native), panel.kind) for panel in layout.panels],
+        candidates=[_verdict(pair) for pair in pairs],
+    )
+
+
+def _verdict(pair: VerifiedPair) -> Verdict:
+    c = pair.candidate
+    return Verdict(
+        origin=c.origin,
+        transform=describe(c.affine),
+        source_panel=int(c.src_panel),
+        copy_panel=int(c.dst_panel),
+        accepted=pair.accepted,
+        reason=pair.reason,
+        confidence=round(float(pair.confidence), 3),
+        residual_grey=round(float(pair.residual_grey), 3),
+        peak_ratio=round(float(pair.peak_ratio), 3),
     )
 
 
