@@ -22,6 +22,7 @@ from ensemble.features import all_features
 from ensemble.fusion import FusionConfig, decide, fused_instances
 from ensemble.meta_model import MetaModel
 from ensemble.worksize import grow_mask, shrink_image, shrink_map, shrink_mask, work_shape
+from shared.evidence import EvidenceSpec, compute_evidence
 from shared.images import load_image
 from shared.rle import AUTHENTIC, format_annotation
 from shared.submission import image_ids, ordered_ids, write_submission
@@ -41,7 +42,11 @@ class ComponentOutput:
 class Runner(Protocol):
     name: str
 
-    def run(self, image: np.ndarray) -> ComponentOutput: ...
+    def run(self, image: np.ndarray, evidence: Evidence | None = None) -> ComponentOutput: ...
+
+
+Evidence = dict[EvidenceSpec, np.ndarray]
+"""The repetition evidence of one image, per evidence spec (computed once, shared by every segmenter)."""
 
 
 class SegmenterRunner:
@@ -63,8 +68,14 @@ class SegmenterRunner:
             members = self.full.members if level == 1 else self.full.members[:1]
             self.predictor = Predictor(members, self.device, "none")
 
-    def run(self, image: np.ndarray) -> ComponentOutput:
-        return ComponentOutput(self.predictor.predict(image))
+    @property
+    def evidence_specs(self) -> list[EvidenceSpec]:
+        return self.full.evidence_specs
+
+    def run(self, image: np.ndarray, evidence: Evidence | None = None) -> ComponentOutput:
+        specs = self.predictor.evidence_specs
+        shared = evidence.get(specs[0]) if evidence is not None and len(specs) == 1 else None
+        return ComponentOutput(self.predictor.predict(image, shared))
 
 
 class MatcherRunner:
@@ -75,7 +86,7 @@ class MatcherRunner:
     def __init__(self, params: dict):
         self.params = params
 
-    def run(self, image: np.ndarray) -> ComponentOutput:
+    def run(self, image: np.ndarray, evidence: Evidence | None = None) -> ComponentOutput:
         from models.matcher import match_image, prefixed_features
 
         result = match_image(image, self.params)
@@ -115,6 +126,11 @@ class Stack:
             if hasattr(runner, "set_level"):
                 runner.set_level(level)
 
+    def evidence(self, image: np.ndarray) -> Evidence:
+        """The evidence every segmenter reads, computed once per figure (not per segmenter or fold model)."""
+        specs = dict.fromkeys(spec for r in self.runners for spec in getattr(r, "evidence_specs", []))
+        return {spec: compute_evidence(image, spec) for spec in specs}
+
     @classmethod
     def from_bundle(cls, folder: str | Path, device: str = "cpu", tta: bool = True) -> Stack:
         bundle = Bundle.open(folder)
@@ -131,8 +147,9 @@ class Stack:
         shape = work_shape(*native, self.fusion.work_size)
         small = shrink_image(image, shape)
         maps, operations, passthrough = {}, [], {}
+        evidence = self.evidence(image)
         for runner in self.runners:
-            output = runner.run(image)
+            output = runner.run(image, evidence)
             maps[runner.name] = shrink_map(output.prob, shape)
             passthrough.update(output.features)
             if runner.name == self.fusion.operations_from:

@@ -48,11 +48,11 @@ class MapWriter:
         self._seen: set[str] = set()
 
     def add(self, uid: str, prob: np.ndarray) -> None:
-        """Store the ``(H, W)`` probability map of one image."""
+        """Store the ``(H, W)`` probability map of one image (or ``(H, W, C)`` maps, e.g. evidence channels)."""
         if uid in self._seen:
             raise ValueError(f"{self.path}: map for {uid!r} written twice")
-        if prob.ndim != 2:
-            raise ValueError(f"{self.path}: map for {uid!r} must be 2-D, got {prob.shape}")
+        if prob.ndim not in (2, 3):
+            raise ValueError(f"{self.path}: map for {uid!r} must be (H, W) or (H, W, C), got {prob.shape}")
         key = f"m{len(self._rows):06d}"
         with self._zip.open(f"{key}.npy", "w", force_zip64=True) as handle:
             np.lib.format.write_array(handle, np.ascontiguousarray(quantize(prob)), allow_pickle=False)

@@ -44,3 +44,13 @@ def build_kaggle_root(root: Path, n_cases: int = 6, seed: int = 0) -> Path:
 @pytest.fixture
 def kaggle_root(tmp_path: Path) -> Path:
     return build_kaggle_root(tmp_path / "recodai")
+
+
+def write_root_evidence(root: Path, out: Path) -> Path:
+    """The evidence stage's output for a test root, made with params.yaml's evidence spec."""
+    from shared.config import REPO_ROOT, load_params
+    from shared.evidence_maps import evidence_settings, write_evidence
+
+    spec, _ = evidence_settings(load_params(REPO_ROOT / "params.yaml"))
+    write_evidence(root, out, spec, jobs=1)
+    return out

@@ -15,12 +15,13 @@ from shared.config import REPO_ROOT, load_params
 from shared.dataset import load_table
 from shared.folds import assign_folds
 from shared.maps import MapReader
-from tests.conftest import build_kaggle_root
+from tests.conftest import build_kaggle_root, write_root_evidence
 from tests.test_segmenter_train import tiny_params
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 # the cheapest active model (no self-correlation) keeps this module fast; the block has its own tests
 MODEL = next((m for m in active_models(PARAMS) if not model_spec(m, model_entry(m, PARAMS)).corr), None)
+EVIDENCE = "evidence"  # folder of the evidence stage's output, beside the root
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +32,27 @@ def trained(tmp_path_factory):
     root = build_kaggle_root(base / "recodai")
     folds = assign_folds(load_table(root), n_splits=3, seed=0)
     folds.to_csv(base / "folds.csv", index=False)
+    write_root_evidence(root, base / EVIDENCE)
     for fold in range(3):
-        fit(MODEL, fold, base / "folds.csv", root, base / "art", params=tiny_params(), device="cpu")
+        fit(
+            MODEL,
+            fold,
+            base / "folds.csv",
+            root,
+            base / "art",
+            params=tiny_params(),
+            device="cpu",
+            evidence_dir=base / EVIDENCE,
+        )
     return base, root
 
 
 def test_test_maps_average_the_fold_models_in_submission_order(trained):
     base, root = trained
     assert len(fold_checkpoints(base / "art" / "models", MODEL)) == 3
-    path = write_test_maps(MODEL, root, base / "art" / "models", base / "art" / "test" / f"{MODEL}.npz")
+    path = write_test_maps(
+        MODEL, root, base / "art" / "models", base / "art" / "test" / f"{MODEL}.npz", evidence_dir=base / EVIDENCE
+    )
     with MapReader(path) as reader:
         assert reader.uids == ["test/46", "test/45"]  # sample_submission order
         assert reader["test/45"].shape == (30, 40)
@@ -58,6 +71,7 @@ def test_report_scores_every_fold_compares_tta_and_draws_a_gallery(trained, monk
     tta = pd.read_csv(out / "tta.csv")
     assert list(tta["tta"]) == ["none", "hflip"] and tta["n"].nunique() == 1
     assert (out / "gallery.png").stat().st_size > 0 and "TTA" in (out / "report.md").read_text()
+    assert (out / "losses.png").stat().st_size > 0 and "losses.png" in (out / "report.md").read_text()
 
 
 def test_segment_command_writes_maps_and_pictures(trained, capsys):

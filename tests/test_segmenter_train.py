@@ -19,6 +19,7 @@ from shared.config import REPO_ROOT, load_params
 from shared.dataset import load_table
 from shared.folds import assign_folds
 from shared.maps import MapReader
+from tests.conftest import write_root_evidence
 
 
 def tiny_params(epochs: int = 1) -> dict:
@@ -37,11 +38,13 @@ def folds_csv(kaggle_root, tmp_path):
     folds = assign_folds(load_table(kaggle_root), n_splits=3, seed=0)
     path = tmp_path / "folds.csv"
     folds.to_csv(path, index=False)
+    write_root_evidence(kaggle_root, tmp_path / "evidence")
     return path, folds
 
 
 ACTIVE = active_models(load_params(REPO_ROOT / "params.yaml"))
-REPETITION_AWARE = next(m for m in ACTIVE if model_spec(m, model_entry(m, load_params(REPO_ROOT / "params.yaml"))).corr)
+PARAMS = load_params(REPO_ROOT / "params.yaml")
+REPETITION_AWARE = next(m for m in ACTIVE if model_spec(m, model_entry(m, PARAMS)).evidence is not None)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +53,9 @@ REPETITION_AWARE = next(m for m in ACTIVE if model_spec(m, model_entry(m, load_p
 def test_one_epoch_training_writes_checkpoint_and_oof(model, kaggle_root, folds_csv, tmp_path):
     path, folds = folds_csv
     params = tiny_params()
-    result = fit(model, 0, path, kaggle_root, tmp_path / "art", params=params, device="cpu")
+    result = fit(
+        model, 0, path, kaggle_root, tmp_path / "art", params=params, device="cpu", evidence_dir=tmp_path / "evidence"
+    )
 
     match = NAME_PATTERN.match(result.checkpoint.name)
     assert match and match["model"] == model and match["fold"] == "0" and match["epoch"] == "000"
@@ -72,11 +77,21 @@ def test_one_epoch_training_writes_checkpoint_and_oof(model, kaggle_root, folds_
             assert prob.min() >= 0.0 and prob.max() <= 1.0
     metrics = json.loads((result.checkpoint.parent / "metrics.json").read_text())
     assert metrics["oof"]["n"] == len(val) and len(metrics["history"]) == 1
+    assert np.isfinite(metrics["history"][0]["val_loss"])  # the validation-loss curve of the report
 
 
 def test_fit_on_everything_has_no_oof(kaggle_root, folds_csv, tmp_path):
     path, _ = folds_csv
-    full = fit(REPETITION_AWARE, -1, path, kaggle_root, tmp_path / "art", params=tiny_params(), device="cpu")
+    full = fit(
+        REPETITION_AWARE,
+        -1,
+        path,
+        kaggle_root,
+        tmp_path / "art",
+        params=tiny_params(),
+        device="cpu",
+        evidence_dir=tmp_path / "evidence",
+    )
     assert NAME_PATTERN.match(full.checkpoint.name)["fold"] == "all" and full.oof is None
     assert "of1-na" in full.checkpoint.name and full.metrics["history"][0]["epoch"] == 0
     assert not (tmp_path / "art" / "oof").exists()
@@ -96,13 +111,32 @@ def test_interrupted_training_resumes(kaggle_root, folds_csv, tmp_path, monkeypa
 
     monkeypatch.setattr(train_module, "validate", crash_on_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        fit(model, 0, path, kaggle_root, tmp_path / "art", params=params, device="cpu")
+        fit(
+            model,
+            0,
+            path,
+            kaggle_root,
+            tmp_path / "art",
+            params=params,
+            device="cpu",
+            evidence_dir=tmp_path / "evidence",
+        )
     state = tmp_path / "art" / "models" / model / "fold0" / "resume.state"
     assert state.is_file() and not find_checkpoints(tmp_path / "art" / "models")
     first_epoch = torch.load(state, weights_only=True)["history"][0]
 
     monkeypatch.setattr(train_module, "validate", real_validate)
-    result = fit(model, 0, path, kaggle_root, tmp_path / "art", params=params, resume=True, device="cpu")
+    result = fit(
+        model,
+        0,
+        path,
+        kaggle_root,
+        tmp_path / "art",
+        params=params,
+        resume=True,
+        device="cpu",
+        evidence_dir=tmp_path / "evidence",
+    )
     history = result.metrics["history"]
     assert [h["epoch"] for h in history] == [0, 1] and history[0] == first_epoch
     assert not state.exists()

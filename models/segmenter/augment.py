@@ -20,7 +20,9 @@ from albumentations import (
 )
 
 
-def train_transform(pad_value: int = 255, seed: int | None = None) -> Compose:
+def train_transform(pad_value: int = 255, seed: int | None = None, evidence: bool = False) -> Compose:
+    """The training augmentation; with ``evidence``, an ``evidence`` target (H, W, C) follows the
+    geometric transforms like a mask (nearest, padded with 0) and skips the photometric ones."""
     return Compose(
         [
             HorizontalFlip(p=0.5),
@@ -40,4 +42,5 @@ def train_transform(pad_value: int = 255, seed: int | None = None) -> Compose:
         ],
         strict=True,
         seed=seed,
+        additional_targets={"evidence": "mask"} if evidence else None,
     )

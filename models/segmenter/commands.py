@@ -29,6 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--compare-tta", metavar="SET", help="also re-predict OOF without TTA and with SET (hflip, flips, d4)"
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument("--evidence", default="artifacts/evidence", help="precomputed evidence (the evidence stage)")
     p.set_defaults(func=cmd_report)
 
 
@@ -53,6 +54,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from models.segmenter.config import active_models
     from models.segmenter.report import write_report
     from shared.config import data_root
+    from shared.evidence_maps import EvidenceStore
 
     table = write_report(
         args.models or active_models(),
@@ -63,6 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.out,
         args.compare_tta,
         args.device,
+        EvidenceStore(args.evidence).__getitem__ if Path(args.evidence).is_dir() else None,
     )
     print(table.to_string(index=False))
     print(f"wrote {Path(args.out) / 'report.md'}")

@@ -13,9 +13,10 @@ from typing import Any
 
 from models.segmenter.spec import CorrSpec, InputPolicy, ModelSpec
 from shared.config import load_params
+from shared.evidence import EvidenceSpec
 
 PROFILES = ("demo", "full")
-SPEC_KEYS = {"arch", "encoder", "decoder", "corr", "input"}
+SPEC_KEYS = {"arch", "encoder", "decoder", "corr", "input", "evidence"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ def model_entry(name: str, params: dict[str, Any] | None = None) -> dict[str, An
         raise KeyError(f"params.yaml: no segmenter model {name!r} (have: {', '.join(models)})")
     entry = models[name]
     merged = _deep_merge({k: v for k, v in entry.items() if k not in PROFILES}, entry.get(profile_name(params)) or {})
+    if merged.get("evidence"):  # `evidence: true` = the evidence channels of params.yaml's `evidence.spec`
+        merged["evidence"] = dict((params.get("evidence") or {}).get("spec") or {})
+    else:
+        merged.pop("evidence", None)
     known = SPEC_KEYS | {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -101,6 +106,7 @@ def model_spec(name: str, entry: dict[str, Any]) -> ModelSpec:
         decoder=dict(entry.get("decoder") or {}),
         corr=CorrSpec(**corr) if corr else None,
         policy=InputPolicy(**(entry.get("input") or {})),
+        evidence=EvidenceSpec.from_dict(entry["evidence"]) if entry.get("evidence") is not None else None,
     )
 
 

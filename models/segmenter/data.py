@@ -12,6 +12,7 @@ independent of worker count.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -20,12 +21,25 @@ import torch
 from torch.utils.data import Dataset
 
 from models.segmenter.losses import IGNORE
-from models.segmenter.policy import global_scale, pad_to, resize, scaled_shape, work_scale
+from models.segmenter.policy import fill_value, global_scale, pad_to, resize, scaled_shape, work_scale
 from models.segmenter.spec import InputPolicy
 from shared.dataset import true_masks
 from shared.images import load_image
 
 VISIBLE_FRACTION = 0.5  # a part of an operation counts as "in view" when half of it is
+
+EvidenceLookup = Callable[[str], np.ndarray]
+"""uid → uint8 ``(H, W, C)`` precomputed evidence (e.g. :class:`shared.evidence_maps.EvidenceStore`)."""
+
+
+def with_evidence(image: np.ndarray, evidence: EvidenceLookup | None, uid: str) -> np.ndarray:
+    """The RGB image with its evidence channels appended (unchanged when there is no lookup)."""
+    if evidence is None:
+        return image
+    extra = evidence(uid)
+    if extra.shape[:2] != image.shape[:2]:
+        raise ValueError(f"{uid}: evidence {extra.shape[:2]} does not match the image {image.shape[:2]}")
+    return np.concatenate([image, extra], axis=2)
 
 
 def scale_channels(channels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -53,11 +67,12 @@ def crop_target(channels: np.ndarray, y: int, x: int, height: int, width: int) -
 
 
 class ImageCache:
-    """Decoded images and their operation masks, kept in memory up to ``max_items``."""
+    """Decoded images (with their evidence channels appended, when an ``evidence`` lookup is given) and
+    their operation masks, kept in memory up to ``max_items``."""
 
-    def __init__(self, rows: pd.DataFrame, max_items: int = 4096):
+    def __init__(self, rows: pd.DataFrame, max_items: int = 4096, evidence: EvidenceLookup | None = None):
         self.rows = rows.reset_index(drop=True)
-        self.max_items = max_items
+        self.max_items, self.evidence = max_items, evidence
         self._items: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +80,7 @@ class ImageCache:
             self._items.move_to_end(index)
             return self._items[index]
         row = self.rows.iloc[index]
-        image = load_image(row["image_path"])
+        image = with_evidence(load_image(row["image_path"]), self.evidence, row["uid"])
         channels = true_masks(row)
         self._items[index] = (image, channels)
         if len(self._items) > self.max_items:
@@ -81,7 +96,7 @@ def sample_view(
     global_p: float,
     positive_crop_p: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One ``size x size`` training view (image uint8 RGB, target uint8 0/1/IGNORE)."""
+    """One ``size x size`` training view (image uint8 RGB plus any evidence channels, target uint8 0/1/IGNORE)."""
     height, width = image.shape[:2]
     size = policy.size
     use_global = rng.random() < global_p
@@ -96,7 +111,7 @@ def sample_view(
     else:
         target = crop_target(ops, y, x, ch, cw)
     py, px = int(rng.integers(0, size - ch + 1)), int(rng.integers(0, size - cw + 1))
-    view = pad_to(view[y : y + ch, x : x + cw], size, size, policy.pad_value, py, px)
+    view = pad_to(view[y : y + ch, x : x + cw], size, size, fill_value(view, policy.pad_value), py, px)
     target = pad_to(target, size, size, 0, py, px)
     return view, target
 
@@ -125,8 +140,9 @@ class TrainViews(Dataset):
         positive_crop_p: float,
         transform=None,
         seed: int = 0,
+        evidence: EvidenceLookup | None = None,
     ):
-        self.cache = ImageCache(rows)
+        self.cache = ImageCache(rows, evidence=evidence)
         self.policy, self.global_p, self.positive_crop_p = policy, global_p, positive_crop_p
         self.transform, self.seed, self.epoch = transform, seed, 0
 
@@ -142,6 +158,9 @@ class TrainViews(Dataset):
         view, target = sample_view(image, channels, self.policy, rng, self.global_p, self.positive_crop_p)
         if self.transform is not None:
             self.transform.set_random_seed(int(rng.integers(2**31)))
-            out = self.transform(image=view, mask=target)
+            extra = {"evidence": view[:, :, 3:]} if view.shape[2] > 3 else {}
+            out = self.transform(image=view[:, :, :3], mask=target, **extra)
             view, target = out["image"], out["mask"]
+            if extra:  # evidence moves with the image, untouched by photometric changes
+                view = np.concatenate([view, out["evidence"].reshape(*view.shape[:2], -1)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1), torch.from_numpy(target)[None]

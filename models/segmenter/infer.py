@@ -24,6 +24,7 @@ from models.segmenter.networks import build_network
 from models.segmenter.policy import predict_image
 from models.segmenter.spec import ModelSpec
 from models.segmenter.tta import with_tta
+from shared.evidence import EvidenceSpec, compute_evidence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -78,8 +79,7 @@ class Predictor:
         ]
 
     def _forward(self, member: Member, model: nn.Module):
-        mean = torch.tensor(member.spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
-        std = torch.tensor(member.spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
+        mean, std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in member.spec.input_stats())
         autocast = self.device.type == "cuda"
 
         def forward(batch: np.ndarray) -> np.ndarray:
@@ -90,15 +90,35 @@ class Predictor:
 
         return forward
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Float32 ``H x W`` forgery probabilities in [0, 1] for one RGB uint8 image."""
+    @property
+    def evidence_specs(self) -> list[EvidenceSpec]:
+        """The distinct evidence specs the members read (empty: RGB-only members)."""
+        return list(dict.fromkeys(m.spec.evidence for m in self.members if m.spec.evidence is not None))
+
+    def predict(self, image: np.ndarray, evidence: np.ndarray | None = None) -> np.ndarray:
+        """Float32 ``H x W`` forgery probabilities in [0, 1] for one RGB uint8 image.
+
+        ``evidence``: the image's precomputed uint8 ``(H, W, C)`` evidence (``shared.evidence``), used by
+        members that read it; computed here, once for all members, when not given.
+        """
         image = as_rgb_uint8(image)
+        computed: dict[EvidenceSpec, np.ndarray] = {}
         total = np.zeros(image.shape[:2], np.float32)
         for member, model in zip(self.members, self._models, strict=True):
             was_training = member.network.training
             member.network.eval()
+            spec = member.spec.evidence
+            if spec is None:
+                inputs = image
+            else:
+                if evidence is None and spec not in computed:
+                    computed[spec] = compute_evidence(image, spec)
+                extra = evidence if evidence is not None else computed[spec]
+                if extra.shape[:2] != image.shape[:2] or extra.shape[2] != member.spec.evidence_channels:
+                    raise ValueError(f"evidence of shape {extra.shape} does not fit an image of {image.shape[:2]}")
+                inputs = np.concatenate([image, extra], axis=2)
             total += predict_image(
-                image, member.spec.policy, self._forward(member, model), self.batch_size, self.global_only
+                inputs, member.spec.policy, self._forward(member, model), self.batch_size, self.global_only
             )
             member.network.train(was_training)
         return np.clip(total / len(self.members), 0.0, 1.0)

@@ -21,20 +21,52 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import segmentation_models_pytorch as smp
 
+# Initial evidence shortcut: logit 8 x (product of the evidence channels) - 4, so an exact, coherent
+# repeat starts at +4 and an isolated or inexact one below 0 (training refines every weight).
+EVIDENCE_PRODUCT_LOGIT = 8.0
+EVIDENCE_BIAS = -4.0
+
+
+class EvidenceShortcut(nn.Module):
+    """A network whose input carries evidence channels after RGB; a 1x1 function of the evidence
+    (each channel and their product) is added to its logits, so "exact, coherent repeat = forged"
+    holds from the first step and the network learns what to add (context: labels, ladders, bands)."""
+
+    def __init__(self, base: nn.Module, channels: int):
+        super().__init__()
+        self.base, self.channels = base, channels
+        self.shortcut = nn.Conv2d(channels + 1, 1, 1)
+        with torch.no_grad():
+            self.shortcut.weight.zero_()
+            self.shortcut.weight[0, channels] = EVIDENCE_PRODUCT_LOGIT
+            self.shortcut.bias.fill_(EVIDENCE_BIAS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        evidence = x[:, -self.channels :]
+        product = evidence.prod(dim=1, keepdim=True)
+        return self.base(x) + self.shortcut(torch.cat([evidence, product], dim=1))
+
 
 def build_network(spec: ModelSpec) -> nn.Module:
     """A randomly initialised network with one output channel (forgery logits)."""
     try:
-        base = smp.create_model(
-            spec.arch, encoder_name=spec.encoder, encoder_weights=None, in_channels=3, classes=1, **spec.decoder
+        network = smp.create_model(
+            spec.arch,
+            encoder_name=spec.encoder,
+            encoder_weights=None,
+            in_channels=spec.in_channels,
+            classes=1,
+            **spec.decoder,
         )
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(
             f"segmenter {spec.name!r}: cannot build {spec.arch} with encoder {spec.encoder}: {exc}"
         ) from exc
-    if spec.corr is None:
-        return base
-    return SelfCorrelationNet(base, spec.corr)
+    if spec.corr is not None:
+        network = SelfCorrelationNet(network, spec.corr)
+    if spec.evidence_channels:
+        network = EvidenceShortcut(network, spec.evidence_channels)
+    return network
 
 
 def set_threads(threads: int) -> None:
@@ -46,7 +78,9 @@ def set_threads(threads: int) -> None:
 
 def encoder_of(network: nn.Module) -> nn.Module:
     """The smp encoder inside a (possibly self-correlation-wrapped) network."""
-    return network.base.encoder if isinstance(network, SelfCorrelationNet) else network.encoder
+    while isinstance(network, EvidenceShortcut | SelfCorrelationNet):
+        network = network.base
+    return network.encoder
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ from models.segmenter.spec import InputPolicy
 STRIDE = 32  # every smp encoder used here downsamples 5 times
 
 BatchForward = Callable[[np.ndarray], np.ndarray]
-"""uint8 ``(B, H, W, 3)`` images of one shape → float32 ``(B, H, W)`` probabilities."""
+"""uint8 ``(B, H, W, C)`` inputs of one shape (RGB, then any evidence channels) → float32 ``(B, H, W)``."""
 
 
 def ceil_to(value: int, multiple: int = STRIDE) -> int:
@@ -55,7 +55,19 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if image.shape[:2] == tuple(shape):
         return image
     shrink = shape[0] * shape[1] < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    if image.ndim == 3 and image.shape[2] > 4:  # OpenCV resizes at most 4 channels at a time
+        parts = [image[:, :, i : i + 3] for i in range(0, image.shape[2], 3)]
+        resized = [cv2.resize(p, (shape[1], shape[0]), interpolation=method) for p in parts]
+        return np.concatenate([r.reshape(*shape, -1) for r in resized], axis=2)
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=method)
+
+
+def fill_value(image: np.ndarray, pad_value: int | float) -> int | float | np.ndarray:
+    """Padding per channel: ``pad_value`` for the RGB channels, 0 (no evidence) for any channel after them."""
+    if image.ndim < 3 or image.shape[2] <= 3:
+        return pad_value
+    return np.array([pad_value] * 3 + [0] * (image.shape[2] - 3), dtype=image.dtype)
 
 
 def pad_to(image: np.ndarray, height: int, width: int, value: int | float, y: int = 0, x: int = 0) -> np.ndarray:
@@ -96,7 +108,7 @@ def predict_global(image: np.ndarray, policy: InputPolicy, forward: BatchForward
     """Global-view probabilities at the image's native size."""
     height, width = image.shape[:2]
     gh, gw = scaled_shape(height, width, global_scale(height, width, policy))
-    view = pad_to(resize(image, (gh, gw)), ceil_to(gh), ceil_to(gw), policy.pad_value)
+    view = pad_to(resize(image, (gh, gw)), ceil_to(gh), ceil_to(gw), fill_value(image, policy.pad_value))
     prob = forward(view[None])[0, :gh, :gw]
     return resize(prob.astype(np.float32), (height, width))
 
@@ -108,7 +120,7 @@ def predict_tiles(image: np.ndarray, policy: InputPolicy, forward: BatchForward,
     work = resize(image, (wh, ww))
     th, tw = tile_shape(wh, ww, policy)
     ph, pw = max(wh, th), max(ww, tw)
-    work = pad_to(work, ph, pw, policy.pad_value)
+    work = pad_to(work, ph, pw, fill_value(image, policy.pad_value))
     origins = [(y, x) for y in tile_origins(ph, th, policy.overlap) for x in tile_origins(pw, tw, policy.overlap)]
     weight = np.outer(ramp(th, int(th * policy.overlap)), ramp(tw, int(tw * policy.overlap)))
     total = np.zeros((ph, pw), np.float32)

@@ -1,26 +1,32 @@
-"""Segmenter OOF report: scores per model and fold, the TTA gain, and a gallery of OOF maps.
+"""Segmenter OOF report: scores per model and fold, the TTA gain, loss curves and a gallery of OOF maps.
 
 Scores use the fixed segmenter-alone rule of ``evaluate.py`` (``segmenter.eval``) plus the
 threshold-free pixel AP and image AUC. ``--compare-tta SET`` re-predicts every labelled image with its
 fold model under TTA ``none`` and ``SET`` (same weights, same images, global view + tiles) and
-reports both, so the gain is exactly what the views add. The gallery shows forged OOF images with
-TP blue, FP yellow and FN purple for every model side by side.
+reports both, so the gain is exactly what the views add. ``losses.png`` plots each fold model's
+training and validation loss per epoch (from its ``metrics.json``): a flat or rising training loss is
+a model that does not learn. The gallery shows forged OOF images with TP blue, FP yellow and FN
+purple for every model side by side.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from models.segmenter.config import section, tta_set
+from models.segmenter.data import EvidenceLookup
 from models.segmenter.evaluate import of1_sweep, score_maps
 from models.segmenter.infer import Predictor, load_member
 from models.segmenter.test_maps import fold_checkpoints
 from shared.dataset import labelled_rows, load_table, true_masks
+from shared.evidence import compute_evidence
 from shared.folds import read_folds
 from shared.images import load_image
 from shared.maps import MapSet, dequantize, quantize
@@ -48,9 +54,17 @@ def score_table(models: Sequence[str], rows: pd.DataFrame, oof_dir: Path, rule: 
 
 
 def tta_comparison(
-    models: Sequence[str], rows: pd.DataFrame, models_dir: Path, sets: Sequence[str], rule: dict, device: str = "cpu"
+    models: Sequence[str],
+    rows: pd.DataFrame,
+    models_dir: Path,
+    sets: Sequence[str],
+    rule: dict,
+    device: str = "cpu",
+    evidence: EvidenceLookup | None = None,
 ) -> pd.DataFrame:
-    """Every labelled image re-predicted by its fold model under each TTA set; one row per (model, set)."""
+    """Every labelled image re-predicted by its fold model under each TTA set; one row per (model, set).
+
+    ``evidence``: precomputed evidence by uid (else computed once per image here, shared by the sets)."""
     records = []
     for model in models:
         maps: dict[str, dict[str, np.ndarray]] = {name: {} for name in sets}
@@ -58,14 +72,34 @@ def tta_comparison(
             member = load_member(path, device)
             part = rows[rows["fold"] == int(member.meta["fold"])]
             predictors = {name: Predictor([member], device, tta=name) for name in sets}
+            spec = member.spec.evidence
             for _, row in tqdm(part.iterrows(), total=len(part), desc=f"TTA {model} {path.parent.name}", disable=None):
                 image = load_image(row["image_path"])
+                extra = None
+                if spec is not None:
+                    extra = evidence(row["uid"]) if evidence is not None else compute_evidence(image, spec)
                 for name, predictor in predictors.items():
-                    maps[name][row["uid"]] = quantize(predictor.predict(image))
+                    maps[name][row["uid"]] = quantize(predictor.predict(image, extra))
         for name in sets:
             scores = score_maps(rows, lambda uid, m=maps[name]: dequantize(m[uid]), **rule)
             records.append({"model": model, "tta": name} | scores)
     return pd.DataFrame.from_records(records)
+
+
+def loss_curves(models: Sequence[str], models_dir: Path) -> plt.Figure:
+    """Training (solid) and validation (dashed) loss per epoch of every fold model, one panel per model."""
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.4), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for metrics_path in sorted((models_dir / model).glob("fold*/metrics.json")):
+            history = json.loads(metrics_path.read_text()).get("history", [])
+            epochs = [h["epoch"] for h in history]
+            line = ax.plot(epochs, [h["loss"] for h in history], marker="o", label=f"{metrics_path.parent.name} train")
+            if history and "val_loss" in history[0]:
+                ax.plot(epochs, [h["val_loss"] for h in history], ls="--", marker="x", color=line[0].get_color())
+        ax.set(title=model, xlabel="epoch", ylabel="loss (solid: train, dashed: validation)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def gallery(models: Sequence[str], rows: pd.DataFrame, oof_dir: Path, threshold: float, n: int = 8) -> np.ndarray:
@@ -94,8 +128,9 @@ def write_report(
     out: str | Path,
     compare_tta: str | None = None,
     device: str = "cpu",
+    evidence: EvidenceLookup | None = None,
 ) -> pd.DataFrame:
-    """Write ``report.md``, ``scores.csv`` (and ``tta.csv``) and ``gallery.png`` under ``out``."""
+    """Write ``report.md``, ``scores.csv`` (and ``tta.csv``), ``losses.png`` and ``gallery.png`` under ``out``."""
     rule = dict(section()["eval"])
     rows = labelled_rows(load_table(root)).merge(read_folds(folds_csv)[["uid", "fold"]], on="uid")
     table = score_table(models, rows, Path(oof_dir), rule)
@@ -118,10 +153,14 @@ def write_report(
         "",
     ]
     if compare_tta:
-        tta = tta_comparison(models, rows, Path(models_dir), list(dict.fromkeys(["none", compare_tta])), rule, device)
+        sets = list(dict.fromkeys(["none", compare_tta]))
+        tta = tta_comparison(models, rows, Path(models_dir), sets, rule, device, evidence)
         tta.to_csv(out / "tta.csv", index=False)
         lines += ["## TTA (same fold models, re-predicted)", "", tta.to_markdown(index=False, floatfmt=".4f"), ""]
-    lines += ["![gallery](gallery.png)", ""]
+    lines += ["## Loss per epoch", "", "![losses](losses.png)", "", "![gallery](gallery.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
+    figure = loss_curves(models, Path(models_dir))
+    figure.savefig(out / "losses.png", dpi=100)
+    plt.close(figure)
     save_png(out / "gallery.png", gallery(models, rows, Path(oof_dir), rule["threshold"]))
     return table

@@ -230,7 +230,7 @@ class SelfCorrelationNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = list(self.base.encoder(x))
-        features[self.level], sims = self.corr(features[self.level], x)
+        features[self.level], sims = self.corr(features[self.level], x[:, :3])  # RGB only: not evidence channels
         logits = self.base.segmentation_head(self.base.decoder(features))
         direct = nnf.interpolate(self.shortcut(sims), size=logits.shape[-2:], mode="bilinear", align_corners=False)
         return logits + direct

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared.evidence import CHANNELS as EVIDENCE_CHANNELS
+from shared.evidence import EvidenceSpec
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -60,7 +63,11 @@ class InputPolicy:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to rebuild a segmenter and feed it: stored in each checkpoint."""
+    """Everything needed to rebuild a segmenter and feed it: stored in each checkpoint.
+
+    ``evidence``: when set, the network's input is the RGB image plus the repetition evidence channels
+    of ``shared.evidence`` computed with this spec (``None``: RGB only).
+    """
 
     name: str
     arch: str
@@ -70,9 +77,27 @@ class ModelSpec:
     policy: InputPolicy = field(default_factory=InputPolicy)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    evidence: EvidenceSpec | None = None
+
+    @property
+    def evidence_channels(self) -> int:
+        return len(EVIDENCE_CHANNELS) if self.evidence is not None else 0
+
+    @property
+    def in_channels(self) -> int:
+        return 3 + self.evidence_channels
+
+    def input_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean and std in uint8 units: ImageNet for RGB, ``[0, 255] -> [0, 1]`` for evidence."""
+        extra = self.evidence_channels
+        mean = tuple(m * 255.0 for m in self.mean) + (0.0,) * extra
+        std = tuple(s * 255.0 for s in self.std) + (255.0,) * extra
+        return mean, std
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["evidence"] = self.evidence.to_dict() if self.evidence is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
@@ -80,7 +105,9 @@ class ModelSpec:
         data = dict(data)
         corr = data.pop("corr", None)
         policy = data.pop("policy", None) or {}
+        evidence = data.pop("evidence", None)
         return cls(
+            evidence=EvidenceSpec.from_dict(evidence) if evidence is not None else None,
             corr=CorrSpec(**corr) if corr else None,
             policy=InputPolicy(**policy),
             decoder=dict(data.pop("decoder", None) or {}),

@@ -20,6 +20,7 @@ from models.segmenter.maps_out import write_maps
 from models.segmenter.networks import set_threads
 from shared.config import data_root
 from shared.dataset import Layout, load_table, unlabelled_rows
+from shared.evidence_maps import EvidenceStore
 from shared.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,12 @@ def fold_checkpoints(models_dir: str | Path, model: str) -> list[Path]:
 
 
 def write_test_maps(
-    model: str, root: str | Path, models_dir: str | Path, out: str | Path, device: str = "cpu"
+    model: str,
+    root: str | Path,
+    models_dir: str | Path,
+    out: str | Path,
+    device: str = "cpu",
+    evidence_dir: str | Path | None = "artifacts/evidence",
 ) -> Path | None:
     """Mean fold-model maps of every test image of ``root``; None when the root has no test images."""
     table = load_table(root)
@@ -42,7 +48,13 @@ def write_test_maps(
     checkpoints = fold_checkpoints(models_dir, model)
     predictor = load_predictor(checkpoints, device=device, tta=True)
     log.info("%s: %d test images, %d fold models, TTA %s", model, len(rows), len(checkpoints), predictor.tta[0])
-    return write_maps(predictor, rows, out, f"test {model}")
+    evidence = None
+    if predictor.evidence_specs and evidence_dir is not None:
+        store = EvidenceStore(evidence_dir)
+        for spec in predictor.evidence_specs:
+            store.check_spec(spec)
+        evidence = store.__getitem__
+    return write_maps(predictor, rows, out, f"test {model}", evidence)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,11 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models-dir", default="artifacts/models")
     parser.add_argument("--out", help="map file (default: artifacts/test/<model>.npz)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--evidence", default="artifacts/evidence", help="evidence folder (the evidence stage)")
     args = parser.parse_args(argv)
     setup_logging()
     set_threads(section().get("threads", 0))
     out = args.out or f"artifacts/test/{args.model}.npz"
-    path = write_test_maps(args.model, data_root(args.root), args.models_dir, out, args.device)
+    path = write_test_maps(args.model, data_root(args.root), args.models_dir, out, args.device, args.evidence)
     log.info("wrote %s", path)
 
 

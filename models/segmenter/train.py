@@ -33,20 +33,23 @@ from tqdm import tqdm
 from models.segmenter.augment import train_transform
 from models.segmenter.checkpoints import fold_label, save_checkpoint
 from models.segmenter.config import model_entry, model_spec, section, train_config, tta_set
-from models.segmenter.data import TrainViews
+from models.segmenter.data import EvidenceLookup, TrainViews
 from models.segmenter.evaluate import score_maps
 from models.segmenter.infer import Member, Predictor
 from models.segmenter.losses import WeightedLoss
 from models.segmenter.maps_out import write_maps
 from models.segmenter.networks import build_network, load_encoder_weights, set_threads
+from models.segmenter.spec import ModelSpec
 from shared.config import data_root, load_params
 from shared.dataset import labelled_rows, load_table
+from shared.evidence_maps import EvidenceStore
 from shared.folds import read_folds
 from shared.images import load_image
 from shared.logs import setup_logging
 from shared.maps import MapReader
 
 log = logging.getLogger(__name__)
+VAL_LOSS_VIEWS = 64  # fixed validation views scored each epoch for the validation-loss curve
 
 
 @dataclass
@@ -90,11 +93,37 @@ def _rank(metrics: dict[str, float]) -> tuple[float, ...]:
     return tuple(-math.inf if math.isnan(metrics[k]) else metrics[k] for k in ("oF1", "pixel_ap"))
 
 
-def validate(predictor: Predictor, rows: pd.DataFrame, rule: dict, desc: str) -> dict[str, float]:
+def validate(
+    predictor: Predictor, rows: pd.DataFrame, rule: dict, desc: str, evidence: EvidenceLookup | None = None
+) -> dict[str, float]:
     maps = {}
     for _, row in tqdm(rows.iterrows(), total=len(rows), desc=desc, leave=False, disable=None):
-        maps[row["uid"]] = predictor.predict(load_image(row["image_path"]))
+        extra = evidence(row["uid"]) if evidence is not None else None
+        maps[row["uid"]] = predictor.predict(load_image(row["image_path"]), extra)
     return score_maps(rows, maps.__getitem__, **rule)
+
+
+def view_loss(network: torch.nn.Module, views: list, criterion, normalise, dev: torch.device) -> float:
+    """Mean loss of the network (eval mode) on fixed validation views: the curve beside the training loss."""
+    was_training = network.training
+    network.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(views), 8):
+            images = torch.stack([v[0] for v in views[start : start + 8]]).to(dev)
+            targets = torch.stack([v[1] for v in views[start : start + 8]]).to(dev)
+            total += float(criterion(network(normalise(images)), targets)) * len(images)
+    network.train(was_training)
+    return total / max(1, len(views))
+
+
+def open_evidence(spec: ModelSpec, folder: str | Path) -> EvidenceLookup | None:
+    """The precomputed evidence a model reads (None for RGB-only models); checks it was made with its spec."""
+    if spec.evidence is None:
+        return None
+    store = EvidenceStore(folder)
+    store.check_spec(spec.evidence)
+    return store.__getitem__
 
 
 def fit(
@@ -106,8 +135,12 @@ def fit(
     params: dict | None = None,
     resume: bool = False,
     device: str | None = None,
+    evidence_dir: str | Path = "artifacts/evidence",
 ) -> FitResult:
-    """Train ``model`` with ``fold`` held out (``-1``: no hold-out) and write checkpoint and maps."""
+    """Train ``model`` with ``fold`` held out (``-1``: no hold-out) and write checkpoint and maps.
+
+    Models that read evidence channels take them from ``evidence_dir`` (the ``evidence`` stage).
+    """
     params = load_params() if params is None else params
     settings = section(params)
     entry = model_entry(model, params)
@@ -134,9 +167,12 @@ def fit(
         loaded = load_encoder_weights(network, cfg.pretrained)
         log.info("loaded %d encoder tensors from %s", loaded, cfg.pretrained)
     network.to(dev)
-    dataset = TrainViews(
-        train_rows, spec.policy, cfg.global_p, cfg.positive_crop_p, train_transform(spec.policy.pad_value), seed
-    )
+    evidence = open_evidence(spec, evidence_dir)
+    augment = train_transform(spec.policy.pad_value, evidence=evidence is not None)
+    dataset = TrainViews(train_rows, spec.policy, cfg.global_p, cfg.positive_crop_p, augment, seed, evidence=evidence)
+    held_out = TrainViews(val_rows, spec.policy, cfg.global_p, cfg.positive_crop_p, None, seed + 1, evidence=evidence)
+    picks = np.unique(np.linspace(0, len(held_out) - 1, min(len(held_out), VAL_LOSS_VIEWS)).astype(int))
+    val_views = [held_out[int(i)] for i in picks] if len(held_out) else []
     batch_size = min(cfg.batch_size, len(dataset))
     steps = max(1, len(dataset) // batch_size)
     optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -146,8 +182,10 @@ def fit(
     amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler(dev.type, enabled=amp)
     criterion = WeightedLoss(cfg.loss).to(dev)
-    mean = torch.tensor(spec.mean, device=dev).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(spec.std, device=dev).view(1, 3, 1, 1) * 255.0
+    mean, std = (torch.tensor(v, device=dev).view(1, -1, 1, 1) for v in spec.input_stats())
+
+    def normalise(images: torch.Tensor) -> torch.Tensor:
+        return (images.to(dev).float() - mean) / std
 
     history: list[dict] = []
     start_epoch, best, best_state, stale = 0, None, None, 0
@@ -177,7 +215,7 @@ def fit(
         tic, losses = time.perf_counter(), []
         bar = tqdm(loader, desc=f"{model} fold{fold_label(fold)} ep{epoch}", leave=False, disable=None)
         for images, targets in bar:
-            images = (images.to(dev).float() - mean) / std
+            images = normalise(images)
             targets = targets.to(dev)
             with torch.autocast(dev.type, enabled=amp):
                 loss = criterion(network(images), targets)
@@ -192,8 +230,9 @@ def fit(
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0]}
         if len(val_rows):
             tic = time.perf_counter()
+            record["val_loss"] = view_loss(network, val_views, criterion, normalise, dev)
             quick = Predictor([Member(spec, network)], str(dev), global_only=True)
-            record |= validate(quick, val_rows, rule, f"validate ep{epoch}")
+            record |= validate(quick, val_rows, rule, f"validate ep{epoch}", evidence)
             timings["validate_s"] += time.perf_counter() - tic
         history.append(record)
         improved = best is None or not len(val_rows) or _rank(record) > _rank(best)
@@ -234,7 +273,9 @@ def fit(
     oof_path = None
     if len(val_rows):
         tic = time.perf_counter()
-        oof_path = write_maps(predictor, val_rows, out / "oof" / model / f"fold{fold}.npz", f"oof {model} fold{fold}")
+        oof_path = write_maps(
+            predictor, val_rows, out / "oof" / model / f"fold{fold}.npz", f"oof {model} fold{fold}", evidence
+        )
         timings["oof_s"] = time.perf_counter() - tic
         with MapReader(oof_path) as reader:
             reader.check_alignment(val_rows["uid"])
@@ -260,10 +301,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="artifacts", help="artefact root (models/ and oof/ go under it)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its resume.pt")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: segmenter.device)")
+    parser.add_argument("--evidence", default="artifacts/evidence", help="evidence folder (the evidence stage)")
     args = parser.parse_args(argv)
     setup_logging()
     set_threads(section().get("threads", 0))
-    fit(args.model, args.fold, args.folds, data_root(args.root), args.out, resume=args.resume, device=args.device)
+    fit(
+        args.model,
+        args.fold,
+        args.folds,
+        data_root(args.root),
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        evidence_dir=args.evidence,
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,312 @@
+"""Repetition evidence at a figure's own resolution: which pixels repeat, near-exactly, elsewhere?
+
+A copy-move forgery leaves two regions whose pixels agree far better than any two natural regions
+do. Networks that look at a figure through a 128-512 px view lose that exactness, so it is measured
+here, once per figure, at the figure's own resolution (figures above ``max_pixels`` are
+area-downscaled first, which bounds time and memory on 16 MP figures), and handed to the networks as
+extra input channels (``CHANNELS``):
+
+* ``repeat``: how exactly the ``patch`` x ``patch`` neighbourhood of each pixel reappears somewhere
+  else, under any of the eight flips/rotations of the square: ``-log10(r + 1e-3) / 3`` of the
+  residual ratio ``r`` of the best partner patch: its residual over what the image's own noise, plus
+  ``shape_tolerance`` of the patch's energy (re-compression, resampling), would leave between two
+  different patches (an exact copy: 1; a JPEG'd copy: ~0.2-0.4; look-alikes with their own noise: 0).
+* ``coherence``: the share of the pixel's four neighbours (``patch / 4`` px away) whose best partners
+  lie where the same flip/rotation and shift put them: a copied region moves as a whole, chance
+  look-alikes scatter.
+
+How (classical block matching by sorting, after Fridrich et al. 2003): every pixel's patch is
+described by its low-frequency DCT coefficients (all (u, v) up to 4), normalised by the patch's
+contrast. Under the eight symmetries of the square these coefficients only change sign and swap
+(u, v), so each descriptor is put in a canonical orientation and one sort of its leading coefficients
+brings candidate partners next to each other, whatever their distance and orientation; each pixel is
+compared with its next ``neighbours`` in that order. Patches without texture (flat fills) or mostly
+white (text and line art on the page: labels, letters, tick marks repeat by nature) carry no
+evidence; partners closer than ``min_offset`` x ``patch`` px are neighbours, not copies. Values are
+uint8 (x 255), ``(H, W, len(CHANNELS))``, at the image's size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+CHANNELS = ("repeat", "coherence")
+RESIDUAL_FLOOR = 1e-3
+# DCT frequencies (u: vertical, v: horizontal) that describe a patch; DC is left out (brightness).
+FREQUENCIES = tuple((u, v) for u in range(5) for v in range(5) if u or v)
+KEY_TERMS = 6  # leading (lowest-frequency) canonical coefficients that make the sort key
+# The symmetries of the square as (transpose first?, flip rows?, flip columns?).
+SYMMETRIES = {
+    "identity": (False, False, False),
+    "flip_h": (False, False, True),
+    "flip_v": (False, True, False),
+    "rot180": (False, True, True),
+    "transpose": (True, False, False),
+    "rot90": (True, True, False),
+    "rot270": (True, False, True),
+    "transverse": (True, True, True),
+}
+
+
+@dataclass(frozen=True)
+class EvidenceSpec:
+    """How evidence is computed (``evidence:`` in params.yaml; stored in every segmenter checkpoint)."""
+
+    patch: int = 8  # patch side, px at the working resolution
+    max_pixels: int = 1_500_000  # working resolution: larger figures are area-downscaled to this
+    neighbours: int = 4  # candidates per pixel in sorted order
+    key_bins: float = 0.08  # width of the sort key's quantisation (share of the patch contrast)
+    min_offset: float = 1.5  # partners closer than this many patch sides are neighbours, not copies
+    min_contrast: float = 1.0  # grey levels: RMS contrast (mean removed) a patch needs to carry evidence
+    noise_floor: float = 0.5  # grey levels: the least noise assumed (8-bit quantisation)
+    paper_level: int = 250  # grey level from which a pixel counts as paper (white page, text background)
+    max_paper_share: float = 0.4  # patches with more paper than this are text/line art on the page: no evidence
+    shape_tolerance: float = 0.1  # share of a patch's energy a copy may lose (JPEG, resampling) on top of the noise
+    symmetries: tuple[str, ...] = tuple(SYMMETRIES)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.symmetries) - set(SYMMETRIES))
+        if unknown:
+            raise ValueError(f"evidence symmetries: unknown {unknown} (known: {list(SYMMETRIES)})")
+        if self.patch < 4 or self.neighbours < 1 or self.key_bins <= 0:
+            raise ValueError("evidence: need patch >= 4, neighbours >= 1 and key_bins > 0")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> EvidenceSpec:
+        """From params.yaml or a checkpoint; unknown keys raise (a typo never passes silently)."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise KeyError(f"evidence: unknown key(s) {unknown} (known: {sorted(known)})")
+        if "symmetries" in data:
+            data["symmetries"] = tuple(data["symmetries"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+def _cos_basis(side: int, k: int) -> np.ndarray:
+    i = np.arange(side)
+    basis = np.cos(np.pi * (2 * i + 1) * k / (2 * side))
+    return (basis / np.linalg.norm(basis)).astype(np.float32)
+
+
+def symmetry_action(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, sign)`` with ``coefficients(T(patch)) = sign * coefficients(patch)[order]``."""
+    transpose, flip_rows, flip_cols = SYMMETRIES[name]
+    order, sign = [], []
+    for u, v in FREQUENCIES:
+        su, sv = (v, u) if transpose else (u, v)  # the coefficient of the source patch that lands here
+        order.append(FREQUENCIES.index((su, sv)))
+        sign.append((-1) ** (u * flip_rows + v * flip_cols))
+    return np.array(order), np.array(sign, np.float32)
+
+
+def symmetry_matrix(name: str) -> np.ndarray:
+    """2x2 matrix mapping a (dy, dx) displacement inside a patch to its place after the symmetry."""
+    transpose, flip_rows, flip_cols = SYMMETRIES[name]
+    matrix = np.array([[0, 1], [1, 0]], np.float32) if transpose else np.eye(2, dtype=np.float32)
+    return np.diag([-1.0 if flip_rows else 1.0, -1.0 if flip_cols else 1.0]).astype(np.float32) @ matrix
+
+
+def _resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if array.shape[:2] == tuple(shape):
+        return array
+    shrink = shape[0] * shape[1] < array.shape[0] * array.shape[1]
+    return cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _work_grey(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    grey = image.astype(np.float32).mean(axis=2) if image.ndim == 3 else image.astype(np.float32)
+    height, width = grey.shape
+    scale = min(1.0, math.sqrt(max_pixels / (height * width)))
+    return _resize(grey, (max(1, round(height * scale)), max(1, round(width * scale))))
+
+
+def describe(grey: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch origin ``(y, x)``: DCT coefficients ``(h, w, F)`` normalised by contrast, and contrast ``(h, w)``.
+
+    ``h, w`` = image size - ``side`` + 1 (patches wholly inside the image).
+    """
+    h, w = grey.shape[0] - side + 1, grey.shape[1] - side + 1
+    mean = cv2.boxFilter(grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    square = cv2.boxFilter(grey * grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    contrast = np.sqrt(np.clip(square - mean * mean, 0, None))[:h, :w] * side  # = ||patch - mean||
+    bases = {k: _cos_basis(side, k) for k in range(5)}
+    coefficients = np.empty((h, w, len(FREQUENCIES)), np.float32)
+    for index, (u, v) in enumerate(FREQUENCIES):
+        filtered = cv2.sepFilter2D(
+            grey, -1, bases[v], bases[u], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+        )  # correlation: sum over the patch whose top-left corner is at the output pixel
+        coefficients[:, :, index] = filtered[:h, :w]
+    coefficients /= np.maximum(contrast, 1e-6)[:, :, None]
+    return coefficients, contrast / side
+
+
+def canonical(coefficients: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each descriptor in the orientation its symmetry class agrees on, and which symmetry took it there.
+
+    The representative has ``|c01| >= |c10|``, ``c01 >= 0`` and ``c10 >= 0`` (only the symmetries in
+    ``names`` are used), so a patch and any flipped/rotated copy of it share one canonical descriptor.
+    """
+    i01, i10 = FREQUENCIES.index((0, 1)), FREQUENCIES.index((1, 0))
+    c01, c10 = coefficients[:, i01], coefficients[:, i10]
+    swap = np.abs(c10) > np.abs(c01)
+    first = np.where(swap, c10, c01)  # the coefficient that becomes c01
+    second = np.where(swap, c01, c10)
+    flip_cols, flip_rows = first < 0, second < 0
+    # transposing first makes (u, v) -> (v, u); then c01 flips with columns and c10 with rows
+    wanted = np.stack([swap, flip_rows, flip_cols], axis=1)
+    table = np.array([SYMMETRIES[n] for n in names])
+    match = (wanted[:, None, :] == table[None, :, :]).all(axis=2)
+    symmetry = np.where(match.any(axis=1), match.argmax(axis=1), 0)
+    actions = [symmetry_action(name) for name in names]
+    orders = np.stack([o for o, _ in actions])[symmetry]
+    signs = np.stack([g for _, g in actions])[symmetry]
+    out = np.take_along_axis(coefficients, orders, axis=1) * signs
+    return out, symmetry
+
+
+def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.ndarray:
+    """``(H, W, len(CHANNELS))`` uint8 repetition evidence of one uint8 image (grey or RGB)."""
+    spec = spec or EvidenceSpec()
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ValueError(f"evidence: expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+    native = image.shape[:2]
+    grey = _work_grey(image, spec.max_pixels)
+    side = spec.patch
+    if min(grey.shape) < 2 * side:
+        return np.zeros((*native, len(CHANNELS)), np.uint8)
+    coefficients, contrast = describe(grey, side)
+    h, w = contrast.shape
+    paper = cv2.boxFilter(
+        (grey >= spec.paper_level).astype(np.float32), -1, (side, side), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )[:h, :w]
+    textured = np.flatnonzero((contrast.ravel() > spec.min_contrast) & (paper.ravel() <= spec.max_paper_share))
+    strength = np.zeros(h * w, np.float32)
+    coherence = np.zeros(h * w, np.float32)
+    if len(textured) > 1:
+        sigma = max(spec.noise_floor, noise_sigma(grey, contrast > spec.min_contrast))
+        norms = contrast.ravel()[textured] * side / sigma  # patch energy in units of the noise
+        desc = coefficients.reshape(-1, len(FREQUENCIES))[textured]
+        s, c = _match(desc, norms, textured, (h, w), spec)
+        strength[textured], coherence[textured] = s, c
+    maps = np.zeros((*grey.shape, len(CHANNELS)), np.float32)
+    for channel, values in enumerate((strength, coherence)):
+        maps[:, :, channel] = _splat(values.reshape(h, w), side, grey.shape)
+    return np.round(np.clip(_resize(maps, native), 0, 1) * 255).astype(np.uint8).reshape(*native, len(CHANNELS))
+
+
+def noise_sigma(grey: np.ndarray, where: np.ndarray) -> float:
+    """Robust noise level (grey levels) of an image: median response of a Laplacian-difference kernel
+    that cancels planes (Immerkær 1996), over the patches that carry any contrast (flat paper excluded)."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(grey, -1, kernel, borderType=cv2.BORDER_REFLECT))[: where.shape[0], : where.shape[1]]
+    values = response[where]
+    return float(1.4826 * np.median(values) / 6.0) if values.size else 0.0
+
+
+def _match(desc: np.ndarray, norms: np.ndarray, index: np.ndarray, grid: tuple[int, int], spec: EvidenceSpec) -> tuple:
+    """Best-partner strength and coherence of the patches with descriptors ``desc`` (flat positions ``index``).
+
+    ``norms``: each patch's energy (mean removed) in units of the image noise. The residual of a pair is
+    judged against what independent noise alone would leave, ``2 x F x sigma²`` over the ``F`` coefficients,
+    plus ``shape_tolerance`` of the pair's energy (what re-compression or resampling of a copy costs), so
+    a copy (ratio near 0) stands out while look-alikes with their own noise or shape (ratio near 1 or
+    above) do not, whatever their contrast. The descriptors are unit vectors; a gain between copy and
+    source (contrast change) is forgiven by comparing shapes scaled by the geometric mean of the energies.
+    """
+    names = spec.symmetries
+    canon, to_canon = canonical(desc, names)
+    order = np.argsort(_sort_key(canon, spec.key_bins))
+    canon, to_canon, index, norms = canon[order], to_canon[order], index[order], norms[order]
+    noise = 2.0 * canon.shape[1]
+    ys, xs = np.divmod(index, grid[1])
+    compose = _composition(names)
+    best = np.full(len(desc), np.inf, np.float32)
+    partner = np.full(len(desc), -1, np.int64)
+    symmetry = np.full(len(desc), -1, np.int64)
+    min_offset = spec.min_offset * spec.patch
+    for step in range(1, spec.neighbours + 1):
+        # neighbours in sorted order: contiguous slices, no gathers
+        energy = norms[:-step] * norms[step:]
+        value = ((canon[:-step] - canon[step:]) ** 2).sum(axis=1) * energy / (noise + spec.shape_tolerance * energy)
+        far = np.maximum(np.abs(ys[:-step] - ys[step:]), np.abs(xs[:-step] - xs[step:])) >= min_offset
+        value[~far] = np.inf
+        a = np.arange(len(value))
+        b = a + step
+        # canon = S_a(a) = S_b(b)  =>  b = S_b^-1 S_a (a): the symmetry carrying a's content onto b's
+        for me, other, sym in (
+            (a, b, compose[to_canon[a], to_canon[b]]),
+            (b, a, compose[to_canon[b], to_canon[a]]),
+        ):
+            better = value < best[me]
+            mine = me[better]
+            best[mine], partner[mine], symmetry[mine] = value[better], other[better], sym[better]
+    found = np.isfinite(best)
+    residual = np.where(found, best, 1.0)  # residual / what independent noise would leave
+    strength = np.clip(-np.log10(residual + RESIDUAL_FLOOR) / 3.0, 0.0, 1.0).astype(np.float32)
+    coherence = _coherence(ys, xs, grid, partner, symmetry, found, spec)
+    back = np.argsort(order)  # to the caller's order
+    return strength[back], coherence[back]
+
+
+def _sort_key(canon: np.ndarray, bins: float) -> np.ndarray:
+    """One int64 per descriptor: its first ``KEY_TERMS`` canonical coefficients, quantised, as digits."""
+    levels = math.ceil(2.0 / bins) + 1
+    digits = np.clip(np.floor((canon[:, :KEY_TERMS] + 1.0) / bins), 0, levels - 1).astype(np.int64)
+    key = np.zeros(len(canon), np.int64)
+    for column in range(digits.shape[1]):
+        key = key * levels + digits[:, column]
+    return key
+
+
+def _composition(names: tuple[str, ...]) -> np.ndarray:
+    """``table[i, j]``: index of the symmetry ``S_j⁻¹ S_i`` (apply ``i``, then undo ``j``)."""
+    matrices = [symmetry_matrix(n) for n in names]
+    table = np.zeros((len(names), len(names)), np.int64)
+    for i, mi in enumerate(matrices):
+        for j, mj in enumerate(matrices):
+            product = np.linalg.inv(mj) @ mi
+            table[i, j] = next((k for k, mk in enumerate(matrices) if np.allclose(mk, product)), 0)
+    return table
+
+
+def _coherence(ys, xs, grid, partner, symmetry, found, spec: EvidenceSpec) -> np.ndarray:
+    """Share of the 4 neighbours (``patch / 4`` px away) whose partner sits where the same symmetry puts it."""
+    h, w = grid
+    slot = np.full(h * w, -1, np.int64)
+    slot[ys * w + xs] = np.arange(len(ys))
+    matrices = np.stack([symmetry_matrix(name) for name in spec.symmetries])
+    gap = max(1, spec.patch // 4)
+    agree = np.zeros(len(ys), np.float32)
+    have = found & (symmetry >= 0)
+    for dy, dx in ((-gap, 0), (gap, 0), (0, -gap), (0, gap)):
+        ny, nx = ys + dy, xs + dx
+        inside = have & (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        other = np.full(len(ys), -1, np.int64)
+        other[inside] = slot[ny[inside] * w + nx[inside]]
+        ok = np.flatnonzero(inside & (other >= 0))
+        ok = ok[have[other[ok]] & (symmetry[other[ok]] == symmetry[ok])]
+        if not len(ok):
+            continue
+        shift = np.einsum("nij,j->ni", matrices[symmetry[ok]], np.array([dy, dx], np.float32))
+        py, px = ys[partner[ok]] + shift[:, 0], xs[partner[ok]] + shift[:, 1]
+        qy, qx = ys[partner[other[ok]]], xs[partner[other[ok]]]
+        agree[ok] += np.maximum(np.abs(py - qy), np.abs(px - qx)) <= 1.5
+    return agree / 4.0
+
+
+def _splat(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
+    """Patch-origin values to a ``shape`` map: each pixel takes the maximum over the patches covering it."""
+    padded = np.zeros(shape, np.float32)
+    padded[: values.shape[0], : values.shape[1]] = values
+    kernel = np.ones((side, side), np.uint8)
+    return cv2.dilate(padded, kernel, anchor=(side - 1, side - 1), borderType=cv2.BORDER_CONSTANT, borderValue=0)
