@@ -21,6 +21,11 @@ SECTIONS = {
         "Matcher alone on <data.root>/test_images (solution.csv, manifest.csv slices); speed = CPU s per MP of "
         "single-threaded workers; memory = peak RSS of a fresh process on a 4000x4000 figure.",
     ),
+    "evidence": (
+        "bench.evidence",
+        "Repetition evidence on <data.root>/test_images: CPU s per MP (one single-threaded process; target <= 0.5), "
+        "the 4000x4000 figure, and the share of copied / untouched pixels with repeat x coherence >= 0.5.",
+    ),
     "segmenter": (
         "bench.segmenter",
         "Active segmenters (params.yaml profile): train steps and Predictor.predict on figure-sized images, "

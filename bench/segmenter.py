@@ -2,7 +2,8 @@
 
 Training: optimizer steps on ``batch_size`` random ``size x size`` views (network + loss + backward).
 Inference: ``Predictor.predict`` on figure-sized images through the model's input policy (global
-view + tiles), TTA ``none`` and the configured ``segmenter.tta`` set. Wall-clock rates depend on
+view + tiles), TTA ``none`` and the configured ``segmenter.tta`` set, with the evidence channels
+precomputed (they are computed once per figure for all models; see the ``evidence`` section). Wall-clock rates depend on
 what else runs on the 2 shared cores: every row also gives the 1-minute load average at its end and
 images per CPU-second of this process.
 """
@@ -20,6 +21,7 @@ from models.segmenter.infer import Member, Predictor
 from models.segmenter.losses import WeightedLoss
 from models.segmenter.networks import build_network
 from models.segmenter.tta import tta_views
+from shared.evidence import compute_evidence
 
 INFER_SHAPES = [(1000, 760), (420, 560), (96, 1200)]  # a compound figure, a single panel, a strip of blots
 
@@ -30,7 +32,7 @@ def _train_rate(spec, cfg, steps: int = 6) -> tuple[float, float]:
     loss_fn = WeightedLoss(cfg.loss)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     size, batch = spec.policy.size, cfg.batch_size
-    x = torch.randn(batch, 3, size, size)
+    x = torch.randn(batch, spec.in_channels, size, size)
     y = (torch.rand(batch, 1, size, size) > 0.97).float()
     for step in range(steps + 2):
         if step == 2:
@@ -48,11 +50,13 @@ def _infer_rate(spec, tta: str, repeats: int = 1) -> tuple[float, float]:
     predictor = Predictor([Member(spec, build_network(spec).eval())], tta=tta)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in INFER_SHAPES]
-    predictor.predict(images[1])  # warm-up
+    # evidence is computed once per figure for every model (its cost is the `evidence` section)
+    evidence = [compute_evidence(image, spec.evidence) if spec.evidence else None for image in images]
+    predictor.predict(images[1], evidence[1])  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
-        for image in images:
-            predictor.predict(image)
+        for image, extra in zip(images, evidence, strict=True):
+            predictor.predict(image, extra)
     count = repeats * len(images)
     return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
 

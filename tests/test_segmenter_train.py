@@ -7,6 +7,7 @@ import copy
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -141,3 +142,21 @@ def test_interrupted_training_resumes(kaggle_root, folds_csv, tmp_path, monkeypa
     assert [h["epoch"] for h in history] == [0, 1] and history[0] == first_epoch
     assert not state.exists()
     assert np.isfinite(history[1]["loss"])
+
+
+def test_holdout_folds_keep_twins_together_and_need_a_manifest(kaggle_root):
+    from models.segmenter.holdout import family_folds
+
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        family_folds(kaggle_root, "histology")
+    families = {"100": "histology", "101": "histology", "102": "blot", "103": "blot", "104": "em", "105": "em"}
+    manifest = pd.DataFrame({"case_id": [*families, "900"], "family": [*families.values(), "blot"]})
+    manifest.to_csv(kaggle_root / "manifest.csv", index=False)
+    folds = family_folds(kaggle_root, "histology")
+    held = folds[folds["fold"] == 0]
+    assert sorted(held["uid"]) == sorted(
+        f"train/{label}/{c}" for c in ("100", "101") for label in ("authentic", "forged")
+    )
+    assert set(folds.loc[folds["fold"] == 1, "case_id"]) == {"102", "103", "104", "105", "900"}
+    with pytest.raises(ValueError, match="no labelled image of family 'gel'"):
+        family_folds(kaggle_root, "gel")
