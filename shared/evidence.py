@@ -64,8 +64,8 @@ class EvidenceSpec:
     min_offset: float = 1.5  # partners closer than this many patch sides are neighbours, not copies
     min_contrast: float = 1.0  # grey levels: RMS contrast (mean removed) a patch needs to carry evidence
     noise_floor: float = 0.5  # grey levels: the least noise assumed (8-bit quantisation)
-    paper_level: int = 250  # grey level from which a pixel counts as paper (white page, text background)
-    max_paper_share: float = 0.4  # patches with more paper than this are text/line art on the page: no evidence
+    paper_level: int = 250  # grey level from which a pixel is paper (and up to 255 - this, pure ink)
+    max_paper_share: float = 0.4  # patches with more paper (+ ink beside paper) are text/line art: no evidence
     shape_tolerance: float = 0.1  # share of a patch's energy a copy may lose (JPEG, resampling) on top of the noise
     symmetries: tuple[str, ...] = tuple(SYMMETRIES)
 
@@ -166,11 +166,15 @@ def canonical(coefficients: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndar
     wanted = np.stack([swap, flip_rows, flip_cols], axis=1)
     table = np.array([SYMMETRIES[n] for n in names])
     match = (wanted[:, None, :] == table[None, :, :]).all(axis=2)
-    symmetry = np.where(match.any(axis=1), match.argmax(axis=1), 0)
-    actions = [symmetry_action(name) for name in names]
-    orders = np.stack([o for o, _ in actions])[symmetry]
-    signs = np.stack([g for _, g in actions])[symmetry]
-    out = np.take_along_axis(coefficients, orders, axis=1) * signs
+    found = match.any(axis=1)
+    symmetry = np.where(found, match.argmax(axis=1), 0)
+    # apply the chosen symmetry: transpose (swap u, v) where wanted, then the sign of each flip
+    swapped = [FREQUENCIES.index((v, u)) for u, v in FREQUENCIES]
+    out = np.where((swap & found)[:, None], coefficients[:, swapped], coefficients)
+    odd_u = np.array([(-1.0) ** u for u, _ in FREQUENCIES], np.float32)
+    odd_v = np.array([(-1.0) ** v for _, v in FREQUENCIES], np.float32)
+    out *= np.where((flip_rows & found)[:, None], odd_u, np.float32(1.0))
+    out *= np.where((flip_cols & found)[:, None], odd_v, np.float32(1.0))
     return out, symmetry
 
 
@@ -186,10 +190,8 @@ def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.
         return np.zeros((*native, len(CHANNELS)), np.uint8)
     coefficients, contrast = describe(grey, side)
     h, w = contrast.shape
-    paper = cv2.boxFilter(
-        (grey >= spec.paper_level).astype(np.float32), -1, (side, side), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
-    )[:h, :w]
-    textured = np.flatnonzero((contrast.ravel() > spec.min_contrast) & (paper.ravel() <= spec.max_paper_share))
+    page = _page_share(grey, spec)[:h, :w]
+    textured = np.flatnonzero((contrast.ravel() > spec.min_contrast) & (page.ravel() <= spec.max_paper_share))
     strength = np.zeros(h * w, np.float32)
     coherence = np.zeros(h * w, np.float32)
     if len(textured) > 1:
@@ -202,6 +204,22 @@ def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.
     for channel, values in enumerate((strength, coherence)):
         maps[:, :, channel] = _splat(values.reshape(h, w), side, grey.shape)
     return np.round(np.clip(_resize(maps, native), 0, 1) * 255).astype(np.uint8).reshape(*native, len(CHANNELS))
+
+
+def _page_share(grey: np.ndarray, spec: EvidenceSpec) -> np.ndarray:
+    """Per patch origin: share of page pixels (paper white, or pure-black ink where paper is present too).
+
+    Text, tick marks and line art are black (or coloured) ink on white paper; their patches hold mostly
+    the two extremes. Dark microscopy backgrounds hold black but no paper, so they are not page.
+    """
+    box = (spec.patch, spec.patch)
+
+    def share(mask: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(mask.astype(np.float32), -1, box, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+
+    paper = share(grey >= spec.paper_level)
+    ink = share(grey <= 255 - spec.paper_level)
+    return np.where(paper > 0, paper + ink, 0.0)
 
 
 def noise_sigma(grey: np.ndarray, where: np.ndarray) -> float:
@@ -234,27 +252,30 @@ def _match(desc: np.ndarray, norms: np.ndarray, index: np.ndarray, grid: tuple[i
     partner = np.full(len(desc), -1, np.int64)
     symmetry = np.full(len(desc), -1, np.int64)
     min_offset = spec.min_offset * spec.patch
+    positions = np.arange(len(desc))
     for step in range(1, spec.neighbours + 1):
         # neighbours in sorted order: contiguous slices, no gathers
+        diff = canon[:-step] - canon[step:]
         energy = norms[:-step] * norms[step:]
-        value = ((canon[:-step] - canon[step:]) ** 2).sum(axis=1) * energy / (noise + spec.shape_tolerance * energy)
+        value = np.einsum("ij,ij->i", diff, diff) * energy / (noise + spec.shape_tolerance * energy)
         far = np.maximum(np.abs(ys[:-step] - ys[step:]), np.abs(xs[:-step] - xs[step:])) >= min_offset
         value[~far] = np.inf
-        a = np.arange(len(value))
-        b = a + step
         # canon = S_a(a) = S_b(b)  =>  b = S_b^-1 S_a (a): the symmetry carrying a's content onto b's
+        first, second = slice(None, -step), slice(step, None)
         for me, other, sym in (
-            (a, b, compose[to_canon[a], to_canon[b]]),
-            (b, a, compose[to_canon[b], to_canon[a]]),
+            (first, second, compose[to_canon[first], to_canon[second]]),
+            (second, first, compose[to_canon[second], to_canon[first]]),
         ):
             better = value < best[me]
-            mine = me[better]
-            best[mine], partner[mine], symmetry[mine] = value[better], other[better], sym[better]
+            best[me][better] = value[better]
+            partner[me][better] = positions[other][better]
+            symmetry[me][better] = sym[better]
     found = np.isfinite(best)
     residual = np.where(found, best, 1.0)  # residual / what independent noise would leave
     strength = np.clip(-np.log10(residual + RESIDUAL_FLOOR) / 3.0, 0.0, 1.0).astype(np.float32)
     coherence = _coherence(ys, xs, grid, partner, symmetry, found, spec)
-    back = np.argsort(order)  # to the caller's order
+    back = np.empty_like(order)  # to the caller's order
+    back[order] = np.arange(len(order))
     return strength[back], coherence[back]
 
 
