@@ -39,14 +39,14 @@ class ComponentOutput:
     features: dict[str, float] = field(default_factory=dict)
 
 
+Evidence = dict[EvidenceSpec, np.ndarray]
+"""The repetition evidence of one image, per evidence spec (computed once, shared by every segmenter)."""
+
+
 class Runner(Protocol):
     name: str
 
     def run(self, image: np.ndarray, evidence: Evidence | None = None) -> ComponentOutput: ...
-
-
-Evidence = dict[EvidenceSpec, np.ndarray]
-"""The repetition evidence of one image, per evidence spec (computed once, shared by every segmenter)."""
 
 
 class SegmenterRunner:

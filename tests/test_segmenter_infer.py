@@ -90,3 +90,36 @@ def test_inference_modules_import_nothing_training_needs():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_stack_computes_evidence_once_per_figure_for_every_segmenter(tmp_path, monkeypatch, active_specs):
+    import ensemble.predict as predict_module
+    import models.segmenter.infer as infer_module
+    from ensemble.predict import SegmenterRunner, Stack
+
+    calls = []
+    real = infer_module.compute_evidence
+
+    def counted(image, spec=None):
+        calls.append(image.shape)
+        return real(image, spec)
+
+    monkeypatch.setattr(infer_module, "compute_evidence", counted)
+    monkeypatch.setattr(predict_module, "compute_evidence", counted)
+    runners = []
+    for spec in active_specs[:2]:
+        torch.manual_seed(1)
+        paths = [
+            save_checkpoint(tmp_path / spec.name / f"fold{k}", spec, build_network(spec).eval(), k, 0, None, {})
+            for k in (0, 1)
+        ]
+        runners.append(SegmenterRunner(spec.name, paths, "cpu", False))
+    stack = Stack(runners, meta=None, fusion=None)
+    image = np.random.default_rng(2).integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    evidence = stack.evidence(image)
+    shared = [runner.run(image, evidence).prob for runner in runners]
+    assert len(calls) == 1  # two segmenters x two fold models, one evidence computation
+    alone = [runner.predictor.predict(image) for runner in runners]  # each computes its own
+    assert len(calls) == 3
+    for a, b in zip(shared, alone, strict=True):
+        assert np.allclose(a, b, atol=1e-6)
