@@ -52,6 +52,7 @@ class Outcome:
     key: str
     annotation: str | None
     problem: str | None = None
+    cpu_s: float | None = None  # CPU seconds the figure cost its process (all threads)
 
 
 class FigureRunner(Protocol):
@@ -118,10 +119,12 @@ def _worker_main(payload: bytes, conn: Connection, threads: int) -> None:
         if wanted != level and hasattr(annotator, "set_level"):
             annotator.set_level(wanted)
             level = wanted
+        cpu = time.process_time()
         try:
-            conn.send(("done", key, annotator.annotate(Path(path)), None))
+            annotation, problem = annotator.annotate(Path(path)), None
         except Exception as exc:  # a bad figure is the parent's to log
-            conn.send(("done", key, None, f"{type(exc).__name__}: {exc}"))
+            annotation, problem = None, f"{type(exc).__name__}: {exc}"
+        conn.send(("done", key, annotation, problem, time.process_time() - cpu))
 
 
 @dataclass
@@ -169,7 +172,19 @@ class FigurePool:
         process = self._context.Process(
             target=_worker_main, args=(self._payload, child, self.threads), name="recodai-figure", daemon=True
         )
-        process.start()
+        # The child inherits the environment at start: BLAS/OpenMP pools are sized before anything in it
+        # (even a re-imported __main__) loads numpy. OpenBLAS threads that outnumber free cores spin and
+        # can make one small SVD take seconds instead of milliseconds.
+        saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+        os.environ.update({name: str(self.threads) for name in THREAD_VARIABLES})
+        try:
+            process.start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         child.close()
         return _Worker(process, parent)
 
@@ -211,9 +226,9 @@ class FigurePool:
                 self.close()
                 raise WorkerStartError(f"a prediction worker could not start: {message[1]}")
             else:
-                _, key, annotation, problem = message
+                _, key, annotation, problem, cpu_s = message
                 worker.task = None
-                yield Outcome(key, annotation, problem)
+                yield Outcome(key, annotation, problem, cpu_s)
         if not worker.process.is_alive():
             worker.process.join(timeout=10)
             reason = _describe_exit(worker.process.exitcode)
@@ -233,6 +248,16 @@ class FigurePool:
             key = worker.task[0]
             self._replace(index, kill=True)
             yield Outcome(key, None, f"over the figure time limit of {self.figure_timeout_s:g} s; worker killed")
+
+    def warm_up(self) -> None:
+        """Start every worker and wait until each has built its annotator (to time figures alone)."""
+        if not self._workers:
+            self._workers = [self._start() for _ in range(self.jobs)]
+        while not all(w.ready for w in self._workers):
+            wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers])
+            for index in range(len(self._workers)):
+                for _ in self._receive(index):  # idle workers: only "ready" (or a death) to read
+                    pass
 
     def run(self, tasks: Iterable[Task], level: Callable[[], int] = lambda: 0) -> Iterator[Outcome]:
         """Annotate every ``(key, path)`` task; outcomes in completion order, one per task taken.
@@ -275,6 +300,16 @@ class SerialRunner:
     def __init__(self, annotate: Callable[[Path], str], set_level: Callable[[int], None] | None = None):
         self.annotate, self.set_level = annotate, set_level
 
+    def warm_up(self) -> None:
+        """Start every worker and wait until each has built its annotator (to time figures alone)."""
+        if not self._workers:
+            self._workers = [self._start() for _ in range(self.jobs)]
+        while not all(w.ready for w in self._workers):
+            wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers])
+            for index in range(len(self._workers)):
+                for _ in self._receive(index):  # idle workers: only "ready" (or a death) to read
+                    pass
+
     def run(self, tasks: Iterable[Task], level: Callable[[], int] = lambda: 0) -> Iterator[Outcome]:
         current = 0
         for key, path in tasks:
@@ -282,7 +317,9 @@ class SerialRunner:
             if wanted != current and self.set_level is not None:
                 self.set_level(wanted)
                 current = wanted
+            cpu = time.process_time()
             try:
-                yield Outcome(key, self.annotate(path))
+                annotation, problem = self.annotate(path), None
             except Exception as exc:  # one bad image must never sink the submission
-                yield Outcome(key, None, f"{type(exc).__name__}: {exc}")
+                annotation, problem = None, f"{type(exc).__name__}: {exc}"
+            yield Outcome(key, annotation, problem, time.process_time() - cpu)
