@@ -162,7 +162,12 @@ def run(device_name: str | None = None, steps: int | None = None, figures: int |
         n_folds = len(params["folds"]["ids"])
         for model in active_models(params):
             print(f"  train {model} …", flush=True)
-            row = train_rate(model, params, train_rows, device, steps, None if on_gpu else CPU_BATCH)
+            try:
+                row = train_rate(model, params, train_rows, device, steps, None if on_gpu else CPU_BATCH)
+            except torch.OutOfMemoryError as exc:  # a finding, not a crash: the batch does not fit this GPU
+                rows.append({"model": model, "device": where, "note": f"out of memory: {str(exc)[:200]}"})
+                torch.cuda.empty_cache()
+                continue
             here, kaggle = fold_hours(row, n_images, n_folds, speed)
             row |= {"device": where, "fold_hours_here": here}
             row["fold_hours_kaggle_16gb"] = kaggle if kaggle is not None else ""
@@ -172,7 +177,7 @@ def run(device_name: str | None = None, steps: int | None = None, figures: int |
                 torch.cuda.empty_cache()
 
         print(f"  timing bundle ({profile} profile) …", flush=True)
-        bundle = build_timing_bundle(tmp / "bundle", profile, n_train=8 if on_gpu else 4)
+        bundle = build_timing_bundle(tmp / "bundle", profile, n_train=8 if on_gpu else 4, device=str(device))
         figure_list = write_figures(tmp / "figures", figures, max_megapixels=None if on_gpu else CPU_MAX_MP)
         from ensemble.predict import Stack
 

@@ -40,8 +40,11 @@ from shared.synth.writer import generate
 TIMING_MARK = "TIMING_ONLY"  # file in the bundle: its predictions mean nothing, only its speed does
 
 
-def build_timing_bundle(out: str | Path, profile: str = "demo", n_train: int = 8, seed: int = 0) -> Path:
-    """Write the bundle to ``out`` (work files in a temporary folder) and return ``out``."""
+def build_timing_bundle(
+    out: str | Path, profile: str = "demo", n_train: int = 8, seed: int = 0, device: str = "cpu"
+) -> Path:
+    """Write the bundle to ``out`` (work files in a temporary folder) and return ``out``; ``device`` runs the
+    segmenters for the OOF maps the meta-classifier is fitted on."""
     out = Path(out)
     params = copy.deepcopy(load_params())
     params["profile"] = profile
@@ -66,10 +69,10 @@ def build_timing_bundle(out: str | Path, profile: str = "demo", n_train: int = 8
             spec = model_spec(name, model_entry(name, params))
             for fold in sorted(set(rows["fold"])):
                 torch.manual_seed(seed * 100 + fold)
-                network = build_network(spec).eval()
+                network = build_network(spec).to(device).eval()
                 meta_info = {"tta": tta_set(params), "profile": profile, "timing_only": True}
                 save_checkpoint(art / "models" / name / f"fold{fold}", spec, network, fold, 0, None, meta_info)
-                predictor = Predictor([Member(spec, network)], global_only=True)  # OOF maps only feed the meta fit
+                predictor = Predictor([Member(spec, network)], device, global_only=True)  # maps only feed the meta fit
                 write_maps(predictor, rows[rows["fold"] == fold], art / "oof" / name / f"fold{fold}.npz")
         previous = os.environ.get("RECODAI_PARAMS")
         os.environ["RECODAI_PARAMS"] = str(params_path)

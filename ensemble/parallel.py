@@ -25,7 +25,6 @@ imports numpy, torch or OpenCV.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import multiprocessing
 import os
@@ -213,6 +212,7 @@ class FigurePool:
     def _receive(self, index: int) -> Iterator[Outcome]:
         """Every message waiting on worker ``index``; a dead or hung worker is replaced."""
         worker = self._workers[index]
+        alive = worker.process.is_alive()  # before reading: a dead worker's last words are all in the pipe
         while True:
             try:
                 if not worker.conn.poll():
@@ -229,7 +229,7 @@ class FigurePool:
                 _, key, annotation, problem, cpu_s = message
                 worker.task = None
                 yield Outcome(key, annotation, problem, cpu_s)
-        if not worker.process.is_alive():
+        if not alive:
             worker.process.join(timeout=10)
             reason = _describe_exit(worker.process.exitcode)
             if worker.task is not None:
@@ -269,7 +269,7 @@ class FigurePool:
         first = next(pending, None)
         if first is None:
             return  # nothing to do: no worker is started
-        pending = itertools.chain([first], pending)
+        requeued: list[Task] = [first]  # tasks taken but not (yet) delivered to a worker
         if not self._workers:
             self._workers = [self._start() for _ in range(self.jobs)]
         exhausted = False
@@ -277,12 +277,16 @@ class FigurePool:
             for worker in self._workers:
                 if exhausted or not worker.ready or worker.task is not None:
                     continue
-                task = next(pending, None)
+                task = requeued.pop() if requeued else next(pending, None)
                 if task is None:
                     exhausted = True
                     break
+                try:
+                    worker.conn.send((task[0], str(task[1]), level()))
+                except OSError:  # died while idle: the sentinel reports it, the task goes to another worker
+                    requeued.append(task)
+                    continue
                 worker.task, worker.since = task, self.clock()
-                worker.conn.send((task[0], str(task[1]), level()))
             busy = [w for w in self._workers if w.task is not None]
             if exhausted and not busy:
                 return
