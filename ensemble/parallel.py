@@ -94,8 +94,19 @@ def _describe_exit(code: int | None) -> str:
     return f"worker process exited with status {code}"
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel SIGKILLs this worker when its parent dies (a killed notebook leaves no orphans)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(payload: bytes, conn: Connection, threads: int) -> None:
     """Body of a worker: build the annotator once, then annotate one task at a time until ``None``."""
+    _die_with_parent()
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     try:
@@ -123,7 +134,10 @@ def _worker_main(payload: bytes, conn: Connection, threads: int) -> None:
             annotation, problem = annotator.annotate(Path(path)), None
         except Exception as exc:  # a bad figure is the parent's to log
             annotation, problem = None, f"{type(exc).__name__}: {exc}"
-        conn.send(("done", key, annotation, problem, time.process_time() - cpu))
+        try:
+            conn.send(("done", key, annotation, problem, time.process_time() - cpu))
+        except OSError:  # the parent is gone
+            return
 
 
 @dataclass
