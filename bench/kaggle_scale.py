@@ -73,7 +73,15 @@ def write_figures(folder: Path, n: int = N_FIGURES, seed: int = 0, max_megapixel
             resized = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR)
         path = folder / f"{index:03d}.png"
         cv2.imwrite(str(path), resized)
-        figures.append({"path": path, "megapixels": size[0] * size[1] / 1e6, "compound": bool(case.compound)})
+        figures.append(
+            {
+                "path": path,
+                "megapixels": size[0] * size[1] / 1e6,
+                "height": size[1],
+                "width": size[0],
+                "compound": bool(case.compound),
+            }
+        )
     return figures
 
 
@@ -143,6 +151,73 @@ def _rows(system: str, figures: list[dict], runs: dict[int, dict]) -> list[dict]
     return rows
 
 
+def views_per_figure(height: int, width: int, policy) -> int:
+    """Network inputs one TTA view of one figure costs under ``policy``: the global view plus its tiles."""
+    from models.segmenter.policy import fits_one_input, scaled_shape, tile_origins, tile_shape, work_scale
+
+    if fits_one_input(height, width, policy):
+        return 1
+    wh, ww = scaled_shape(height, width, work_scale(height, width, policy))
+    th, tw = tile_shape(wh, ww, policy)
+    return 1 + len(tile_origins(max(wh, th), th, policy.overlap)) * len(tile_origins(max(ww, tw), tw, policy.overlap))
+
+
+def full_profile_on_cpu(figures: list[dict], matcher_cpu_s: float) -> list[dict]:
+    """Estimated CPU cost of the ``full``-profile segmenters (the Kaggle models) at each time-guard level.
+
+    Measured: one forward pass of each full-profile network (random weights, ``size`` x ``size`` input,
+    one thread). Counted: the inputs each figure needs (global view + tiles; tiles at most ``size``,
+    counted as full-size inputs, so an upper bound), times the fold models (``folds.ids``) and TTA views
+    (``segmenter.tta`` of the full profile) that each level keeps. The matcher's measured CPU seconds
+    are added.
+    """
+    import copy
+
+    import torch
+
+    from models.segmenter.config import active_models, model_entry, model_spec, tta_set
+    from models.segmenter.networks import build_network
+    from models.segmenter.tta import tta_views
+    from shared.config import load_params
+
+    params = copy.deepcopy(load_params())
+    params["profile"] = "full"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    per_fold_view = 0.0
+    try:
+        for name in active_models(params):
+            spec = model_spec(name, model_entry(name, params))
+            network = build_network(spec).eval()
+            x = torch.rand(1, 3, spec.policy.size, spec.policy.size) * 2 - 1  # textured: the corr block works
+            with torch.inference_mode():
+                network(x)
+                start = time.perf_counter()
+                network(x)
+                forward_s = time.perf_counter() - start
+            inputs = np.mean([views_per_figure(f["height"], f["width"], spec.policy) for f in figures])
+            per_fold_view += forward_s * float(inputs)
+    finally:
+        torch.set_num_threads(threads)
+    folds, views = len(params["folds"]["ids"]), tta_views(tta_set(params))
+    rows = []
+    for level, (n_folds, n_views, what) in enumerate(
+        [(folds, views, f"{folds} folds x {views} TTA views"), (folds, 1, f"{folds} folds, no TTA"), (1, 1, "1 fold")]
+    ):
+        cpu = per_fold_view * n_folds * n_views + matcher_cpu_s
+        rows.append(
+            {
+                "system": f"full-profile stack on CPU, level {level} ({what}; estimate)",
+                "jobs": f"{NOTEBOOK_CORES} (projected)",
+                "figures": N_TEST_FIGURES,
+                "s_per_figure": cpu / NOTEBOOK_CORES,
+                "cpu_s_per_figure": cpu,
+                "hours": N_TEST_FIGURES * cpu / NOTEBOOK_CORES / 3600,
+            }
+        )
+    return rows
+
+
 def run(bundle: str | Path | None = None, n_figures: int = N_FIGURES) -> list[dict]:
     """Rows for the matcher alone and (when the bundle exists) the full stack, per worker count."""
     from ensemble.predict import Stack
@@ -173,6 +248,9 @@ def run(bundle: str | Path | None = None, n_figures: int = N_FIGURES) -> list[di
             rows += _rows(system, figures, runs)
         if len(systems) == 1:
             rows.append({"system": f"full stack: no bundle at {bundle}", "jobs": "", "figures": 0})
+        print("  full-profile segmenters on CPU (estimate) …", flush=True)
+        matcher_cpu = next(r["cpu_s_per_figure"] for r in rows if r["system"] == "matcher alone" and r["jobs"] == 1)
+        rows += full_profile_on_cpu(figures, matcher_cpu)
     sizes = f"{len(mp)} figures, {min(mp):.2f}-{max(mp):.1f} MP (median {np.median(mp):.2f}, mean {np.mean(mp):.2f})"
     for row in rows:
         row.setdefault("sizes", sizes)

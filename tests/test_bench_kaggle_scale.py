@@ -29,3 +29,11 @@ def test_projection_uses_cpu_seconds_over_four_cores():
     assert projected["cpu_s_per_figure"] == pytest.approx(4.0)
     assert projected["hours"] == pytest.approx(3300 * 4.0 / 4 / 3600)
     assert projected["target"].endswith("NOT met") == (projected["hours"] > 2.0)
+
+
+def test_views_per_figure_counts_the_global_view_and_the_tiles():
+    from models.segmenter.spec import InputPolicy
+
+    policy = InputPolicy(size=512, max_pixels=2048 * 2048, overlap=0.25)
+    assert kaggle_scale.views_per_figure(300, 340, policy) == 1  # fits one input
+    assert kaggle_scale.views_per_figure(4000, 4000, policy) == 1 + 5 * 5  # 2048 px work image, 384 px stride
