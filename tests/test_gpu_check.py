@@ -26,6 +26,7 @@ def test_training_rate_and_fold_projection_run_on_cpu(tmp_path):
     here, kaggle = gpu_check.fold_hours(row, n_images=600, n_folds=3, speed=8.0)
     assert here > 0 and kaggle == pytest.approx(8.0 * here)
     assert gpu_check.relative_speed("NVIDIA H200") == 8.0 and gpu_check.relative_speed("Tesla T4") == 1.0
+    assert gpu_check.relative_speed("NVIDIA A100-SXM4-80GB") == 5.0 and gpu_check.relative_speed("NVIDIA A10") == 2.0
     assert gpu_check.relative_speed("Some Future GPU") is None
 
 
