@@ -188,6 +188,12 @@ def run(device_name: str | None = None, steps: int | None = None, figures: int |
         factory = functools.partial(Stack.from_bundle, str(bundle), device=str(device))
         timed = time_pool(factory, figure_list, jobs, timeout=600)
         megapixels = sum(f["megapixels"] for f in figure_list)
+        peak = ""
+        if on_gpu:  # one worker's share: the same stack in this process on the largest figure
+            torch.cuda.reset_peak_memory_stats(device)
+            largest = max(figure_list, key=lambda f: f["megapixels"])
+            Stack.from_bundle(str(bundle), device=str(device)).annotate(largest["path"])
+            peak = torch.cuda.max_memory_allocated(device) / 2**30
         rows.append(
             {
                 "model": f"full stack ({profile} profile, every fold, its TTA)",
@@ -196,6 +202,7 @@ def run(device_name: str | None = None, steps: int | None = None, figures: int |
                 "infer_images_per_s": figures / timed["wall"],
                 "infer_megapixels_per_s": megapixels / timed["wall"],
                 "jobs": jobs,
+                "peak_memory_gb": peak,  # per worker (GPU); x jobs for the whole pool
                 "failed": timed["failed"],
                 "hours_for_3300": 3300 / (figures / timed["wall"]) / 3600,
             }
