@@ -155,6 +155,27 @@ def run(device_name: str | None = None, steps: int | None = None, figures: int |
     print(f"gpu-check on {where}: {steps} training steps per model, {figures} figures", flush=True)
     params = _params(profile)
     rows: list[dict] = []
+    threads = torch.get_num_threads()
+    if not on_gpu:
+        torch.set_num_threads(1)  # a smoke run: one thread never spins against other jobs on shared cores
+    try:
+        return _run(rows, device, on_gpu, profile, params, steps, figures, speed, where)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    rows: list[dict],
+    device: torch.device,
+    on_gpu: bool,
+    profile: str,
+    params: dict,
+    steps: int,
+    figures: int,
+    speed: float | None,
+    where: str,
+) -> list[dict]:
+    """The body of :func:`run` (training rows, the stack row, the projection note)."""
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp_name:
         tmp = Path(tmp_name)
         synth = dataclasses.replace(load_config("demo", params), n_train=8 if on_gpu else 2, n_supplemental=1, n_test=1)
