@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo oof report test test-all lint bench kernels kaggle-datasets clean
+.PHONY: help venv demo oof report test test-all lint bench gpu-check kernels kaggle-datasets clean
 
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: venv ## ruff lint and format check
 
 bench: venv ## Benchmarks; results in bench/results.json and bench/results.md
 	python -m bench.run
+
+gpu-check: venv ## On a CUDA machine (<= 8 min): AMP training + GPU inference speed, peak memory, fold time -> bench/results.md
+	python -m bench.gpu_check
 
 kernels: venv ## Generate the Kaggle kernels (kaggle_kernels/build/: inference + one training kernel per segmenter)
 	python -m kaggle_kernels.build kernels

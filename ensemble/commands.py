@@ -15,13 +15,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device for the segmenters (cpu, cuda)")
     p.add_argument("--no-tta", action="store_true", help="disable test-time augmentation")
     p.add_argument("--time-budget", type=float, help="seconds; rows not reached in time stay authentic")
+    p.add_argument(
+        "--jobs", type=int, help="worker processes, one figure each (default predict.jobs; 0: one per available core)"
+    )
+    p.add_argument(
+        "--figure-timeout", type=float, help="seconds per figure before it becomes authentic (predict.figure_timeout_s)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="keep the rows an interrupted run with this --out finished (OUT.progress)"
+    )
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ensemble.predict import Stack, predict_folder
+    import functools
 
-    stack = Stack.from_bundle(args.bundle, device=args.device, tta=not args.no_tta)
-    predict_folder(stack.annotate, args.images, args.out, args.sample_submission, time_budget_s=args.time_budget)
+    from ensemble.bundle import Bundle
+    from ensemble.parallel import FigurePool
+    from ensemble.predict import Stack, predict_folder
+    from shared.config import param
+
+    settings = param("predict")
+    jobs = settings["jobs"] if args.jobs is None else args.jobs
+    timeout = settings["figure_timeout_s"] if args.figure_timeout is None else args.figure_timeout
+    Bundle.open(args.bundle)  # a missing or broken bundle fails here, with its path, before workers start
+    factory = functools.partial(Stack.from_bundle, args.bundle, device=args.device, tta=not args.no_tta)
+    with FigurePool(factory, jobs, timeout) as pool:
+        predict_folder(
+            pool,
+            args.images,
+            args.out,
+            args.sample_submission,
+            checkpoint_every=int(settings["checkpoint_every"]),
+            time_budget_s=args.time_budget,
+            resume=args.resume,
+        )
     print(f"submission: {args.out}")
     return 0

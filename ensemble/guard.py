@@ -3,6 +3,11 @@
 It measures the cost per image as it goes and, when the projected finish would overrun the budget,
 steps down to a cheaper level (e.g. no TTA, fewer fold models, matcher only) through a callback.
 Whatever happens, the caller's time budget in ``predict_folder`` keeps the submission valid.
+
+Two ways to use it: wrap an ``annotate`` function (``guard(path)``, one process), or, with worker
+processes, ask :meth:`TimeGuard.next_level` as each figure is sent and call :meth:`TimeGuard.finished`
+as each one comes back (``predict_folder(..., guard=guard)``): the parent then measures the pool's
+throughput and the level travels with every task.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class TimeGuard:
-    """Wraps an ``annotate(path) -> str`` function and degrades it to stay inside ``budget_s``."""
+    """Picks the cost level of each image (and wraps ``annotate`` when given) to stay inside ``budget_s``."""
 
     def __init__(
         self,
-        annotate: Callable[[Path], str],
+        annotate: Callable[[Path], str] | None,
         budget_s: float,
         n_images: int,
-        set_level: Callable[[int], None],
+        set_level: Callable[[int], None] | None,
         n_levels: int,
         margin: float = 0.9,
         warmup: int = 3,
@@ -42,7 +47,12 @@ class TimeGuard:
         rate = (now - self._level_start) / max(1, self._level_done)
         return (now - self.start) + rate * (self.n_images - self.done)
 
-    def __call__(self, path: Path) -> str:
+    def expect(self, n_images: int) -> None:
+        """The number of images still to come (e.g. after a resume skipped the finished ones)."""
+        self.n_images = self.done + n_images
+
+    def next_level(self) -> int:
+        """The level for the next image: one step down when the projection overruns the budget."""
         if (
             self._level_done >= self.warmup
             and self.level < self.n_levels - 1
@@ -56,10 +66,21 @@ class TimeGuard:
                 self.done,
                 self.level,
             )
-            self.set_level(self.level)
+            if self.set_level is not None:
+                self.set_level(self.level)
             self._level_start, self._level_done = self.clock(), 0
+        return self.level
+
+    def finished(self) -> None:
+        """One image came back."""
+        self.done += 1
+        self._level_done += 1
+
+    def __call__(self, path: Path) -> str:
+        if self.annotate is None:
+            raise TypeError("this TimeGuard has no annotate function; use next_level()/finished()")
+        self.next_level()
         try:
             return self.annotate(path)
         finally:
-            self.done += 1
-            self._level_done += 1
+            self.finished()

@@ -1,14 +1,16 @@
 """Full-stack prediction: segmenters (with TTA) + matcher → features → P(forged) → fusion → instances.
 
 An image that cannot be read or processed becomes ``authentic`` with a logged warning, and the run
-continues; the submission is rewritten every few images so an interrupted run still leaves a valid file.
+continues; the submission is rewritten atomically every few images so an interrupted run still leaves a
+valid file. Worker processes, per-figure time limits and resuming live in ``ensemble.parallel`` and
+``ensemble.progress``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +22,10 @@ from tqdm import tqdm
 from ensemble.bundle import Bundle
 from ensemble.features import all_features
 from ensemble.fusion import FusionConfig, decide, fused_instances
+from ensemble.guard import TimeGuard
 from ensemble.meta_model import MetaModel
+from ensemble.parallel import FigureRunner, SerialRunner
+from ensemble.progress import ProgressLog
 from ensemble.worksize import grow_mask, shrink_image, shrink_map, shrink_mask, work_shape
 from shared.evidence import EvidenceSpec, compute_evidence
 from shared.images import load_image
@@ -166,19 +171,26 @@ class Stack:
 
 
 def predict_folder(
-    annotate: Callable[[Path], str],
+    annotate: Callable[[Path], str] | FigureRunner,
     images: str | Path,
     out: str | Path,
     sample_submission: str | Path | None = None,
     checkpoint_every: int = 25,
     time_budget_s: float | None = None,
+    guard: TimeGuard | None = None,
+    resume: bool = False,
 ) -> dict[str, str]:
     """Annotate every image in ``images`` and write ``out`` in sample-submission order.
 
-    Failures become ``authentic`` (logged with the file and reason); ``out`` is rewritten every
+    ``annotate`` is a function (run here, one image after the other) or a runner such as
+    :class:`ensemble.parallel.FigurePool` (worker processes, per-figure time limit). Failures become
+    ``authentic`` (logged with the file and reason); ``out`` is rewritten atomically every
     ``checkpoint_every`` images, and once ``time_budget_s`` is spent the remaining rows stay
-    ``authentic`` so a valid file always exists.
+    ``authentic`` so a valid file always exists. Every finished row is also appended to the progress
+    log ``<out>.progress`` (``ensemble.progress``); ``resume=True`` keeps the rows it lists and predicts
+    only the others. ``guard`` (a :class:`TimeGuard`) picks the cost level of each image.
     """
+    runner = annotate if hasattr(annotate, "run") else SerialRunner(annotate)
     paths = image_ids(images)
     if sample_submission is None:
         candidate = Path(images).parent / "sample_submission.csv"
@@ -187,27 +199,42 @@ def predict_folder(
     missing = [i for i in order if i not in paths]
     for case_id in missing:
         log.warning("%s: no image for case_id %s; writing authentic", images, case_id)
-    annotations: dict[str, str] = {}
+    progress = ProgressLog(out)
+    annotations: dict[str, str] = progress.read(order) if resume else {}
+    if resume:
+        log.info("resume: %d of %d rows already done in %s", len(annotations), len(order), progress.path)
     write_submission(annotations, order, out)
+    todo = [i for i in order if i in paths and i not in annotations]
+    if guard is not None:
+        guard.expect(len(todo))
     start = time.monotonic()
-    todo = [i for i in order if i in paths]
-    for n, case_id in enumerate(tqdm(todo, desc="predict", disable=None), start=1):
-        if time_budget_s is not None and time.monotonic() - start > time_budget_s:
-            log.warning(
-                "time budget of %.0f s spent after %d/%d images; the rest stay authentic",
-                time_budget_s,
-                n - 1,
-                len(todo),
-            )
-            break
-        try:
-            annotations[case_id] = annotate(paths[case_id])
-        except Exception as exc:  # one bad image must never sink the submission
-            log.warning("%s: prediction failed, writing authentic (%s: %s)", paths[case_id], type(exc).__name__, exc)
-            annotations[case_id] = AUTHENTIC
-        if n % checkpoint_every == 0:
-            write_submission(annotations, order, out)
-    write_submission(annotations, order, out)
+
+    def tasks() -> Iterator[tuple[str, Path]]:
+        for n, case_id in enumerate(todo):
+            if time_budget_s is not None and time.monotonic() - start > time_budget_s:
+                spent = "time budget of %.0f s spent after %d/%d images; the rest stay authentic"
+                log.warning(spent, time_budget_s, n, len(todo))
+                return
+            yield case_id, paths[case_id]
+
+    progress.start(resume)
+    try:
+        level = guard.next_level if guard is not None else (lambda: 0)
+        outcomes = runner.run(tasks(), level)
+        for n, outcome in enumerate(tqdm(outcomes, total=len(todo), desc="predict", disable=None), start=1):
+            if guard is not None:
+                guard.finished()
+            annotation = outcome.annotation
+            if annotation is None:
+                log.warning("%s: prediction failed, writing authentic (%s)", paths[outcome.key], outcome.problem)
+                annotation = AUTHENTIC
+            annotations[outcome.key] = annotation
+            progress.add(outcome.key, annotation, outcome.problem)
+            if n % checkpoint_every == 0:
+                write_submission(annotations, order, out)
+    finally:
+        progress.close()
+        write_submission(annotations, order, out)
     forged = sum(a != AUTHENTIC for a in annotations.values())
     log.info("wrote %s: %d rows, %d predicted forged", out, len(order), forged)
     return annotations

@@ -43,6 +43,10 @@ def kernel_settings(params: dict) -> dict:
         "wheels_dataset": kaggle["datasets"]["wheels"],
         "wheel_modules": {kaggle["wheel_modules"][w]: pinned(w) for w in kaggle["wheels"]},
         "time_budget_s": float(kaggle["inference"]["time_budget_hours"]) * 3600.0,
+        "jobs": int(kaggle["inference"].get("jobs", 0)),
+        "resume": bool(kaggle["inference"].get("resume", True)),
+        "figure_timeout_s": float(params["predict"]["figure_timeout_s"]),
+        "checkpoint_every": int(params["predict"]["checkpoint_every"]),
     }
 
 

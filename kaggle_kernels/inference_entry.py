@@ -2,12 +2,15 @@
 
 Reads its settings from ``RECODAI_KERNEL_SETTINGS`` (JSON written into the generated script), installs
 missing wheels from the wheels dataset without network, writes an all-``authentic`` submission first,
-then runs the full stack under a time guard. Input and output roots can be moved with
+then runs the full stack in worker processes (``jobs``: 0 = every core; each figure under
+``figure_timeout_s``) under a time guard; with ``resume`` a restarted session keeps the rows its
+``submission.csv.progress`` lists. Input and output roots can be moved with
 ``KAGGLE_INPUT`` / ``KAGGLE_WORKING`` (used by the local simulation test).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -41,6 +44,7 @@ def main() -> int:
     install_missing(inputs / settings["wheels_dataset"], settings["wheel_modules"])
 
     from ensemble.guard import TimeGuard
+    from ensemble.parallel import FigurePool, resolve_jobs
     from ensemble.predict import Stack, predict_folder
     from shared.logs import setup_logging
     from shared.submission import image_ids, ordered_ids, write_submission
@@ -49,15 +53,30 @@ def main() -> int:
     images = competition / "test_images"
     sample = competition / "sample_submission.csv"
     order = ordered_ids(images, sample)
-    write_submission({}, order, out)  # a valid file exists before any model loads
+    resume = bool(settings.get("resume", False))
+    if not (resume and out.is_file()):
+        write_submission({}, order, out)  # a valid file exists before any model loads
     device = "cpu"
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    stack = Stack.from_bundle(inputs / settings["weights_dataset"], device=device, tta=True)
+    weights = inputs / settings["weights_dataset"]
+    jobs = resolve_jobs(settings.get("jobs", 0))
+    log.info("predicting on %s with %d worker process(es)", device, jobs)
     budget = float(settings["time_budget_s"])
-    guard = TimeGuard(stack.annotate, budget, len(image_ids(images)), stack.set_level, stack.n_levels)
-    predict_folder(guard, images, out, sample, time_budget_s=budget)
+    guard = TimeGuard(None, budget, len(image_ids(images)), None, Stack.n_levels)
+    factory = functools.partial(Stack.from_bundle, weights, device=device, tta=True)
+    with FigurePool(factory, jobs, settings.get("figure_timeout_s")) as pool:
+        predict_folder(
+            pool,
+            images,
+            out,
+            sample,
+            checkpoint_every=int(settings.get("checkpoint_every", 25)),
+            time_budget_s=budget,
+            guard=guard,
+            resume=resume,
+        )
     log.info("done: %s", out)
     return 0

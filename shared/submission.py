@@ -7,6 +7,7 @@ Ids are image paths relative to the images folder without the suffix: for Kaggle
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -44,16 +45,26 @@ def ordered_ids(folder: str | Path, sample_submission: str | Path | None = None)
 
 
 def write_submission(annotations: Mapping[str, str], order: Iterable[str], path: str | Path) -> None:
-    """Write ``case_id,annotation`` rows in ``order``; ids without an annotation become ``authentic``."""
+    """Write ``case_id,annotation`` rows in ``order``; ids without an annotation become ``authentic``.
+
+    Atomic: the rows go to a temporary file in the same folder, which is flushed to disk and then
+    renamed over ``path`` (``os.replace``), so ``path`` is at every moment either the previous complete
+    file or the new complete one, never half written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for case_id in order:
-            writer.writerow([case_id, annotations.get(case_id, AUTHENTIC)])
-    tmp.replace(path)  # never leave a half-written submission behind
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER)
+            for case_id in order:
+                writer.writerow([case_id, annotations.get(case_id, AUTHENTIC)])
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def annotation_problems(case_id: str, annotation: object, shape: tuple[int, int] | None) -> list[str]:

@@ -164,6 +164,17 @@ def test_offline_kernel_writes_a_submission_the_scorer_accepts(trained_bundle, t
     rows = pd.read_csv(submission)
     assert list(rows["case_id"].astype(str)) == ["46", "47", "45"]  # sample_submission order
     assert rows.set_index(rows["case_id"].astype(str)).loc["47", "annotation"] == "authentic"
+    # worker processes gave exactly what one process predicting figure after figure gives
+    from ensemble.predict import Stack, predict_folder
+
+    serial = tmp_path / "serial.csv"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in every worker (one per core): float sums in the same order
+    try:
+        predict_folder(Stack.from_bundle(bundle).annotate, inputs / settings["competition"] / "test_images", serial)
+    finally:
+        torch.set_num_threads(threads)
+    assert serial.read_bytes() == submission.read_bytes()
     # the bundled sources ran, not the repo checkout
     assert (tmp_path / "src" / "ensemble" / "predict.py").is_file()
     assert (tmp_path / "src" / "models" / "segmenter" / "infer.py").is_file()
