@@ -43,6 +43,7 @@ from models.segmenter.losses import WeightedLoss
 from models.segmenter.networks import build_network
 from shared.config import load_params
 from shared.dataset import discover, labelled_rows
+from shared.evidence_maps import ComputedEvidence
 from shared.synth.config import load_config
 from shared.synth.writer import generate
 
@@ -84,14 +85,15 @@ def train_rate(name: str, params: dict, rows, device: torch.device, steps: int, 
     batch = batch or cfg.batch_size
     torch.manual_seed(0)
     network = build_network(spec).to(device).train()
-    dataset = TrainViews(rows, spec.policy, cfg.global_p, cfg.positive_crop_p, train_transform(spec.policy.pad_value))
+    evidence = ComputedEvidence(rows, spec.evidence).__getitem__ if spec.evidence is not None else None
+    augment = train_transform(spec.policy.pad_value, evidence=evidence is not None)
+    dataset = TrainViews(rows, spec.policy, cfg.global_p, cfg.positive_crop_p, augment, evidence=evidence)
     workers = min(4, available_cores() - 1) if device.type == "cuda" else 0
     optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     criterion = WeightedLoss(cfg.loss).to(device)
-    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
+    mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) for v in spec.input_stats())
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     warmup, done, epoch, start = 3, 0, 0, None

@@ -189,7 +189,9 @@ def full_profile_on_cpu(figures: list[dict], matcher_cpu_s: float) -> list[dict]
         for name in active_models(params):
             spec = model_spec(name, model_entry(name, params))
             network = build_network(spec).eval()
-            x = torch.rand(1, 3, spec.policy.size, spec.policy.size) * 2 - 1  # textured: the corr block works
+            x = (
+                torch.rand(1, spec.in_channels, spec.policy.size, spec.policy.size) * 2 - 1
+            )  # textured: the corr block works
             with torch.inference_mode():
                 network(x)
                 start = time.perf_counter()

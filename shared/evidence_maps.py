@@ -118,6 +118,22 @@ class EvidenceStore:
         return evidence if evidence.ndim == 3 else evidence[:, :, None]
 
 
+class ComputedEvidence:
+    """Evidence computed on demand (and kept) for the rows of a table: ``lookup[uid]``, for checks and
+    benchmarks that have no evidence stage behind them. The pipeline reads :class:`EvidenceStore`."""
+
+    def __init__(self, rows: pd.DataFrame, spec: EvidenceSpec):
+        self.spec = spec
+        self._rows = {r.uid: (r.image_path, (int(r.height), int(r.width))) for r in rows.itertuples(index=False)}
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, uid: str) -> np.ndarray:
+        if uid not in self._cache:
+            path, shape = self._rows[uid]
+            self._cache[uid] = evidence_for_file(path, shape, self.spec)
+        return self._cache[uid]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="data root (default: data.root in params.yaml)")
