@@ -78,7 +78,7 @@ class TruthRunner:
     def __init__(self, name):
         self.name = name
 
-    def run(self, image):
+    def run(self, image, evidence=None):
         prob = np.zeros(image.shape[:2], np.float32)
         if (image[5:15, 5:15] == image[20:30, 20:30]).all():
             prob[5:15, 5:15] = prob[20:30, 20:30] = 0.95
