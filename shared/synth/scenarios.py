@@ -113,13 +113,16 @@ def make_scene(rng: np.random.Generator, config: SynthConfig, scenario: str) -> 
 
 
 def scanned_blot(rng: np.random.Generator, h: int, w: int, seed: int | None = None) -> np.ndarray:
-    """A western-blot strip as a scan shows it: smooth bands, blurred, little grain (uint8 RGB)."""
+    """A western-blot strip as a scan shows it: smooth bands, blurred, little grain, a little sensor noise
+    (uint8 RGB). ``seed`` fixes the strip itself (bands, film, grain) but not the scan."""
     local = np.random.default_rng(seed) if seed is not None else rng
     style = replace(random_style(local), grain=float(local.uniform(0.002, 0.008)), blotch=float(local.uniform(0, 0.04)))
     centres, half = lane_layout(local, w, int(local.integers(3, 11)))
     strip = render_strip(local, h, w, style, centres, half, uniform=seed is not None, n_rows=1).image
     blur = float(rng.uniform(0.8, 2.0))
-    return to_uint8(cv2.GaussianBlur(strip.astype(np.float32), (0, 0), blur))
+    scanned = cv2.GaussianBlur(strip.astype(np.float32), (0, 0), blur)
+    sensor = rng.standard_normal(strip.shape[:2]).astype(np.float32)[:, :, None] * float(rng.uniform(0.4, 1.0))
+    return to_uint8(scanned + sensor)  # the scanner's own noise, after its blur
 
 
 def micro_panel(rng: np.random.Generator, family: str, h: int, w: int, look: dict | None = None) -> np.ndarray:
@@ -434,7 +437,10 @@ def _vignette(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
     radius = 0.5 * min(h, w) * float(rng.uniform(0.85, 0.98))
     inside = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) <= radius
     fade = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 1.5)[:, :, None]
-    contents = [to_uint8(micro_panel(rng, family, h, w).astype(np.float32) * fade) for _ in grid.boxes]
+    contents = []
+    for _ in grid.boxes:  # each photograph: its own content, the lens's round field, the camera's own noise
+        photo = micro_panel(rng, family, h, w).astype(np.float32) * fade + 6.0
+        contents.append(to_uint8(photo + rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(1.5, 3.0)))
     image = _render(grid, contents)
     return Scene(image, None, _placed(grid, family), family, negatives=[Negative("vignette")], layout=grid.layout)
 
