@@ -94,6 +94,16 @@ class PanelPairParams:
 
 
 @dataclass(frozen=True)
+class SmallCopyParams:
+    enabled: bool
+    min_std: float  # neighbourhoods flatter than this (grey levels) are not hashed
+    min_area: float  # an exact repeat must pile up at least this share of the image on one offset ...
+    min_pixels: int  # ... and at least this many pixels
+    max_copies: int  # a neighbourhood repeated more often than this is texture, not a copy
+    max_candidates: int
+
+
+@dataclass(frozen=True)
 class VerifyParams:
     smooth_sigma: float  # Gaussian blur before comparing (suppresses noise/JPEG differences)
     window: int  # odd ZNCC window (working px)
@@ -104,6 +114,7 @@ class VerifyParams:
     pixel_tolerance: float  # residual (grey levels, after gain/offset fit) for pixel-level boundary refinement
     min_area: float  # textured agreeing area needed, as a share of the image
     min_area_px: int  # ... and at least this many working pixels
+    min_exact_area: float  # an exact small copy (origin "exact", judged pixel for pixel) needs this share instead
     peak_shift_px: int  # shift used to test that the transform is a sharp optimum
     max_peak_ratio: float  # residual at the transform / best residual one shift away must stay below this
     max_noise_ratio: float  # median residual inside a copy must stay below this x the image noise std
@@ -129,6 +140,7 @@ class MatcherParams:
     ransac: RansacParams
     dense: DenseParams
     panel_pairs: PanelPairParams
+    small_copies: SmallCopyParams
     verify: VerifyParams
     operations: OperationParams
 

@@ -19,7 +19,10 @@ from models.matcher.operations import assemble, probability_map, to_native
 from models.matcher.panelpairs import panel_pair_candidates
 from models.matcher.panels import find_panels
 from models.matcher.prepare import as_rgb, prepare
+from models.matcher.smallcopies import small_copy_candidates
 from models.matcher.verify import VerifiedPair, VerifyContext, verify
+
+ORIGINS = ("keypoints", "dense", "panels", "exact")  # the candidate branches
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,14 @@ class Link:
     copy: tuple[float, float]  # (x, y) centroid of the copy
     transform: str  # "translation", "flip", "rotation 90°", "scale 1.20", ...
     confidence: float
-    origin: str  # "keypoints" | "dense" | "panels"
+    origin: str  # "keypoints" | "dense" | "panels" | "exact"
 
 
 @dataclass(frozen=True)
 class Verdict:
     """What verification said about one candidate transform (accepted or the reason it was not)."""
 
-    origin: str  # "keypoints" | "dense" | "panels"
+    origin: str  # "keypoints" | "dense" | "panels" | "exact"
     transform: str
     source_panel: int
     copy_panel: int
@@ -85,6 +88,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         candidates += dense_candidates(work, layout, content, p.dense, min_offset)
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
     candidates += panel_pair_candidates(work, layout, content, p.panel_pairs)  # bounded by its own max_candidates
+    candidates += small_copy_candidates(work, layout, content, p.small_copies, min_offset)
 
     ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
     pairs = [verify(c, ctx) for c in candidates]
@@ -95,7 +99,9 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         content_share=float(content.mean()),
         n_keypoints=len(kps),
         n_matches=len(matches),
-        candidates_by_origin={o: sum(c.origin == o for c in candidates) for o in ("keypoints", "dense", "panels")},
+        candidates_by_origin={
+            o: sum(c.origin == o for c in candidates) for o in ("keypoints", "dense", "panels", "exact")
+        },
         pairs=pairs,
         operations=operations,
         area=work.area,

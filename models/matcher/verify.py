@@ -44,6 +44,7 @@ CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next l
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 EXACT_GREY = 0.3  # window-mean residual (grey levels) of an untouched copy: quantisation only
+COLOUR_SLACK = 1.25  # a colour channel may disagree this much more than the grey image (+ half a grey level)
 NEAR_SCALE = 0.03  # a transform this close to unit scale ...
 NEAR_DEG = 3.0  # ... and to a quarter turn is judged as the nearest flip/turn + shift (same pixels)
 
@@ -86,14 +87,14 @@ class VerifyContext:
         self.gray = work.gray
         self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
         self.min_area = max(params.min_area * work.area, params.min_area_px)
+        self.min_exact_area = params.min_exact_area * work.area
         self.noise = noise_sigma(work.gray, content)
         # a figure saved through JPEG: copies differ from their source by its compression error on both sides
         # (only seen on the figure's own pixel grid, so not on downscaled working images)
         quality = jpeg_quality(work.gray, content) if work.scale == 1.0 else None
         self.compression = compression_error(work.gray, quality) if quality is not None else None
-        self.residual_tolerance = max(
-            params.residual_floor, params.residual_noise * self.noise, params.compression_ratio * self._jpeg(content)
-        )
+        # (not widened by JPEG: in a compressed figure, noise-only stretches would agree with any other)
+        self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
 
     def _jpeg(self, region: np.ndarray) -> float:
         """Mean JPEG error of the figure's own compression over ``region`` (0 without JPEG)."""
@@ -181,7 +182,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
 
     core = _touching(agree, seeds, p.window)
     core_area = int(core.sum())
-    if core_area < ctx.min_area:
+    min_area = ctx.min_exact_area if candidate.origin == "exact" else ctx.min_area
+    if core_area < min_area:
         return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
 
     refined = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
@@ -195,7 +197,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     warp = compose(to_crop, candidate.affine)
     fit_error = np.abs(raw_i - (gain * raw_w + offset))
     if ctx.work.scale == 1.0 and not resampled(candidate.affine):  # only then can a copy be pixel-exact
-        core = _exact_part(core, fit_error, non_flat, p.window, ctx.min_area)
+        core = _exact_part(core, fit_error, non_flat, p.window, min_area)
     pixel_agree = fit_error <= p.pixel_tolerance
     # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
     # inside the core's convex hull when the core fills most of it
@@ -271,6 +273,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # within a few per cent of a flip/turn + shift: a forger's copy is then the same pixels; drifting
         # frames and alike panels only look like a slight rescale
         pair.reason = "residual above the image noise (similar, not copied)"
+    elif not _same_colours(ctx, warp, crop, measured, tolerance):
+        pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
     else:
@@ -349,6 +353,22 @@ def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tupl
     refined = affine.copy()
     refined[:, 2] -= shift
     return refined
+
+
+def _same_colours(
+    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, tolerance: float
+) -> bool:
+    """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) as
+    the grey image does. A copy keeps its colours; a fluorescence channel beside the merge it is part of
+    agrees in grey but not in the channels the merge adds. Grey figures pass."""
+    rgb = ctx.work.rgb
+    if not measured.any() or int(np.abs(rgb[crop].astype(np.int16) - rgb[crop][:, :, :1]).max()) <= 2:
+        return True
+    size = (measured.shape[1], measured.shape[0])
+    target = rgb[crop].astype(np.float32)
+    source = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    worst = max(fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] for c in range(3))
+    return worst <= COLOUR_SLACK * tolerance + 0.5  # chroma is stored coarser than luma (JPEG, 4:2:0)
 
 
 def effective_samples(image: np.ndarray, region: np.ndarray) -> float:
