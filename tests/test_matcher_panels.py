@@ -113,3 +113,20 @@ def test_jpeg_quality_is_seen_only_in_jpeg_figures_and_its_error_measured():
             assert seen is not None and abs(seen - quality) <= 2
         error = float(np.abs(jpeg[:, :, 0].astype(np.float32) - image[:, :, 0]).mean())
         assert compression_error(image[:, :, 0].astype(np.float32), quality).mean() == pytest.approx(error, rel=0.3)
+
+
+def test_tiny_exact_copy_of_an_object_is_found(params):
+    from tests import matcher_figures as figures
+
+    image = figures.texture("immunohistochemistry", (600, 600), seed=4)
+    yy, xx = np.mgrid[0:16, 0:16]
+    blob = (yy - 7.5) ** 2 + (xx - 7.5) ** 2 <= 7.5**2  # about 180 px: 0.05 % of the image
+    forged = image.copy()
+    forged[400:416, 100:116][blob] = image[120:136, 300:316][blob]
+    truth = np.zeros(image.shape[:2], bool)
+    truth[120:136, 300:316] = blob
+    truth[400:416, 100:116] |= blob
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.5
+    assert not match_image(image, params).operations

@@ -273,7 +273,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # within a few per cent of a flip/turn + shift: a forger's copy is then the same pixels; drifting
         # frames and alike panels only look like a slight rescale
         pair.reason = "residual above the image noise (similar, not copied)"
-    elif not _same_colours(ctx, warp, crop, measured, tolerance):
+    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
@@ -358,9 +358,10 @@ def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tupl
 def _same_colours(
     ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, tolerance: float
 ) -> bool:
-    """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) as
-    the grey image does. A copy keeps its colours; a fluorescence channel beside the merge it is part of
-    agrees in grey but not in the channels the merge adds. Grey figures pass."""
+    """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) about
+    as well as the grey image does (``tolerance``: the larger of the grey residual and its allowance). A copy
+    keeps its colours; a fluorescence channel beside the merge it is part of agrees in grey but not in the
+    channels the merge adds. Grey figures pass."""
     rgb = ctx.work.rgb
     if not measured.any() or int(np.abs(rgb[crop].astype(np.int16) - rgb[crop][:, :, :1]).max()) <= 2:
         return True
