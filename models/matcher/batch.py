@@ -58,7 +58,11 @@ def run_task(task: Task, params: MatcherParams) -> Outcome:
         image = load_image(task.path)
         cpu_start = time.process_time()  # matching cost only (decoding is the caller's business)
         result = match_image(image, params)
-        extra = {"cpu_seconds": time.process_time() - cpu_start, "megapixels": image.shape[0] * image.shape[1] / 1e6}
+        extra = {
+            "cpu_seconds": time.process_time() - cpu_start,
+            "megapixels": image.shape[0] * image.shape[1] / 1e6,
+            "panels": [box for box, _ in result.panels],  # native (y0, x0, y1, x1) of every panel found
+        }
         annotation = format_annotation(result.operations)
         if task.overlay:
             from models.matcher.overlay import draw_overlay

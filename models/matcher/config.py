@@ -81,6 +81,29 @@ class DenseParams:
 
 
 @dataclass(frozen=True)
+class PanelPairParams:
+    enabled: bool
+    thumb_side: int  # thumbnail px of the longest panel's longer side (all panels share that scale)
+    min_panel_side: int  # panels with a shorter side (working px) are not compared
+    max_panels: int  # the largest this many matchable panels are compared pairwise
+    zooms: list[float]  # zoom factors (copy / source) searched besides 1; a zoomed copy shows part of its source
+    min_overlap: float  # overlap of two panels, share of the smaller one, for a shift to count
+    min_zncc: float  # thumbnail correlation a pair needs to become a candidate
+    max_candidates: int  # candidates handed to verification per figure (best first)
+    per_pair: int  # ... and per pair of panels
+
+
+@dataclass(frozen=True)
+class SmallCopyParams:
+    enabled: bool
+    min_std: float  # neighbourhoods flatter than this (grey levels) are not hashed
+    min_area: float  # an exact repeat must pile up at least this share of the image on one offset ...
+    min_pixels: int  # ... and at least this many pixels
+    max_copies: int  # a neighbourhood repeated more often than this is texture, not a copy
+    max_candidates: int
+
+
+@dataclass(frozen=True)
 class VerifyParams:
     smooth_sigma: float  # Gaussian blur before comparing (suppresses noise/JPEG differences)
     window: int  # odd ZNCC window (working px)
@@ -91,10 +114,13 @@ class VerifyParams:
     pixel_tolerance: float  # residual (grey levels, after gain/offset fit) for pixel-level boundary refinement
     min_area: float  # textured agreeing area needed, as a share of the image
     min_area_px: int  # ... and at least this many working pixels
+    min_exact_area: float  # an exact small copy (origin "exact", judged pixel for pixel) needs this share instead
     peak_shift_px: int  # shift used to test that the transform is a sharp optimum
     max_peak_ratio: float  # residual at the transform / best residual one shift away must stay below this
     max_noise_ratio: float  # median residual inside a copy must stay below this x the image noise std
+    compression_ratio: float  # ... or below this x the mean error of the figure's own JPEG compression (when seen)
     max_overlap: float  # source and copy may share at most this share of the smaller one
+    min_samples: float  # independent samples of detail (area / correlation cell) an agreement must rest on
     max_candidates: int  # candidates verified per image (strongest first)
 
 
@@ -113,6 +139,8 @@ class MatcherParams:
     keypoints: KeypointParams
     ransac: RansacParams
     dense: DenseParams
+    panel_pairs: PanelPairParams
+    small_copies: SmallCopyParams
     verify: VerifyParams
     operations: OperationParams
 

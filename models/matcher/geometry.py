@@ -71,7 +71,7 @@ class Candidate:
     affine: np.ndarray  # (2, 3)
     src_pts: np.ndarray  # (n, 2) supporting points on the source side
     dst_pts: np.ndarray  # (n, 2) their images on the copy side
-    origin: str  # "keypoints" | "dense"
+    origin: str  # "keypoints" | "dense" | "panels" | "exact"
     support: int  # inlier pairs or matched patches
     src_panel: int
     dst_panel: int

@@ -16,6 +16,8 @@ from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
 MIN_OVERLAY_PIXELS = 3  # smaller pure-colour specks are noise, not annotations
+FRAME_RUN = 25  # frames and rules: straight pure-colour runs at least this long (working px) ...
+FRAME_WIDTH = 3  # ... and at most this thick
 
 
 def overlay_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> np.ndarray:
@@ -34,8 +36,9 @@ def overlay_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> n
         flat &= (cv2.dilate(channel, kernel).astype(np.int16) - cv2.erode(channel, kernel)) <= tol
     candidate = (pure & flat & (layout.labels >= 0)).astype(np.uint8)
     n, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+    lines = frame_lines(pure & (layout.labels >= 0))
     if n <= 1:
-        return np.zeros(pure.shape, bool)
+        return _margin(lines, params)
     panel_area = np.array([p.area for p in layout.panels], np.float64)
     inside = candidate.astype(bool)
     panel_of = np.zeros(n, np.int64)  # components never cross a gutter, so any of their pixels names the panel
@@ -44,11 +47,28 @@ def overlay_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> n
     limit = params.overlay_max_area * panel_area[panel_of]
     area = stats[1:, cv2.CC_STAT_AREA]
     small = np.concatenate(([False], (area <= limit) & (area >= MIN_OVERLAY_PIXELS)))
-    mask = small[comp].astype(np.uint8)
+    return _margin(small[comp] | lines, params)
+
+
+def _margin(mask: np.ndarray, params: MaskingParams) -> np.ndarray:
+    mask = mask.astype(np.uint8)
     if params.overlay_margin_px > 0:
         size = 2 * params.overlay_margin_px + 1
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     return mask.astype(bool)
+
+
+def frame_lines(pure: np.ndarray) -> np.ndarray:
+    """Thin straight lines of pure colour (panel frames, rules, axes): runs of at least ``FRAME_RUN`` px
+    along a row or column that are at most ``FRAME_WIDTH`` px thick. They repeat around every framed panel
+    and would agree perfectly; saturated blot bands are thicker and stay."""
+    p = pure.astype(np.uint8)
+    lines = np.zeros(pure.shape, bool)
+    for run, across in (((1, FRAME_RUN), (FRAME_WIDTH + 1, 1)), ((FRAME_RUN, 1), (1, FRAME_WIDTH + 1))):
+        long = cv2.morphologyEx(p, cv2.MORPH_OPEN, np.ones(run, np.uint8)).astype(bool)
+        thick = cv2.morphologyEx(p, cv2.MORPH_OPEN, np.ones(across, np.uint8)).astype(bool)
+        lines |= long & ~thick
+    return lines
 
 
 def content_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> tuple[np.ndarray, np.ndarray]:

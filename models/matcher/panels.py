@@ -20,6 +20,10 @@ from models.matcher.prepare import WorkingImage
 KINDS = ("microscopy", "blot", "fluorescence", "graphic")
 EXACT_PAGE = 1  # grey levels within which a border pixel is exactly the page colour (JPEG rounding)
 FLAT_RANGE = 2  # grey levels a 3 x 3 neighbourhood may span and still be a rendered flat fill
+PALETTE = 8  # grey levels a rendered chart's flat fills may take (the most frequent ones of the panel)
+SEAM_RATIO = 3.0  # across a seam between touching images pixels differ this many times more than beside it ...
+SEAM_GREY = 3.0  # ... and by at least this many grey levels ...
+SEAM_SHARE = 0.6  # ... on this share of the seam's length
 MAX_DEPTH = 16
 MAX_LEAVES = 512
 
@@ -176,6 +180,11 @@ def classify(work: WorkingImage, page: np.ndarray, box: tuple[int, int, int, int
         g8 = gray.astype(np.uint8)
         kernel = np.ones((3, 3), np.uint8)
         flat = (cv2.dilate(g8, kernel).astype(np.int16) - cv2.erode(g8, kernel)) <= FLAT_RANGE
+        # rendered fills are a few exact colours; a blurred scan is smooth too, but in a continuum of tones
+        counts = np.bincount(g8[~on_page].ravel(), minlength=256)
+        palette = np.zeros(256, bool)
+        palette[np.argsort(counts)[-PALETTE:]] = True
+        flat &= palette[g8]
         if flat[~on_page].mean() >= params.graphic_flat_share:
             return "graphic"
     saturation = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)).mean()
@@ -187,12 +196,55 @@ def classify(work: WorkingImage, page: np.ndarray, box: tuple[int, int, int, int
     return "microscopy"
 
 
+def _seam(gray: np.ndarray, min_side: int, ratio: float) -> int | None:
+    """Column of the strongest straight seam between two touching images in ``gray`` (None if none).
+
+    Across a seam neighbouring pixels belong to different pictures and differ like unrelated pixels; on
+    either side they are neighbours in one picture. A seam is a column where the difference across is
+    ``ratio`` x the differences beside it on most rows (a band edge or membrane never runs the full height
+    that straight), at least ``min_side`` from either end.
+    """
+    h, w = gray.shape
+    if w < 2 * min_side + 2 or h < 8:
+        return None
+    step = np.abs(np.diff(gray, axis=1))  # step[:, x] = |g[:, x+1] - g[:, x]|
+    across = step[:, 1:-1]
+    beside = np.maximum(np.minimum(step[:, :-2], step[:, 2:]), 0.5)
+    strong = (across > ratio * beside) & (across >= SEAM_GREY)
+    share = strong.mean(axis=0)  # share[k]: seam between columns k + 1 and k + 2
+    share[: max(0, min_side - 2)] = 0
+    share[max(0, w - min_side - 2) :] = 0
+    k = int(np.argmax(share))
+    return k + 2 if share[k] >= SEAM_SHARE else None
+
+
+def split_seams(gray: np.ndarray, box: tuple[int, int, int, int], params: PanelParams, depth: int = 0) -> list:
+    """``box`` cut recursively along straight seams between touching images (no gutter between them)."""
+    y0, x0, y1, x1 = box
+    if depth >= 8:
+        return [box]
+    sub = gray[y0:y1, x0:x1]
+    x = _seam(sub, params.min_panel_side, SEAM_RATIO)
+    if x is not None:
+        return split_seams(gray, (y0, x0, y1, x0 + x), params, depth + 1) + split_seams(
+            gray, (y0, x0 + x, y1, x1), params, depth + 1
+        )
+    y = _seam(np.ascontiguousarray(sub.T), params.min_panel_side, SEAM_RATIO)
+    if y is not None:
+        return split_seams(gray, (y0, x0, y0 + y, x1), params, depth + 1) + split_seams(
+            gray, (y0 + y, x0, y1, x1), params, depth + 1
+        )
+    return [box]
+
+
 def find_panels(work: WorkingImage, params: PanelParams) -> Layout:
-    """Panels of the working image (a single full-image panel when there is no page colour)."""
+    """Panels of the working image: gutter cuts, then seams between touching images (a figure without page
+    colour is one image, cut only at seams)."""
     h, w = work.shape
     colour = page_colour(work.rgb, params)
     page = page_mask(work.rgb, colour, params.background_tolerance)
     boxes = xy_cut(~page, params) if colour is not None else [(0, 0, h, w)]
+    boxes = [piece for box in boxes for piece in split_seams(work.gray, box, params)]
     min_area = params.min_panel_area * h * w
     panels = []
     labels = np.full((h, w), -1, np.int16)

@@ -16,9 +16,13 @@ from models.matcher.geometry import Candidate, describe, same_pair
 from models.matcher.keypoints import detect, match
 from models.matcher.masking import content_mask
 from models.matcher.operations import assemble, probability_map, to_native
+from models.matcher.panelpairs import panel_pair_candidates
 from models.matcher.panels import find_panels
 from models.matcher.prepare import as_rgb, prepare
+from models.matcher.smallcopies import small_copy_candidates
 from models.matcher.verify import VerifiedPair, VerifyContext, verify
+
+ORIGINS = ("keypoints", "dense", "panels", "exact")  # the candidate branches
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,14 @@ class Link:
     copy: tuple[float, float]  # (x, y) centroid of the copy
     transform: str  # "translation", "flip", "rotation 90°", "scale 1.20", ...
     confidence: float
-    origin: str  # "keypoints" | "dense"
+    origin: str  # "keypoints" | "dense" | "panels" | "exact"
 
 
 @dataclass(frozen=True)
 class Verdict:
     """What verification said about one candidate transform (accepted or the reason it was not)."""
 
-    origin: str  # "keypoints" | "dense"
+    origin: str  # "keypoints" | "dense" | "panels" | "exact"
     transform: str
     source_panel: int
     copy_panel: int
@@ -46,6 +50,7 @@ class Verdict:
     confidence: float
     residual_grey: float  # median residual inside the copy (grey levels; 255 when never measured)
     peak_ratio: float  # residual at the transform / best residual 2 px away (1 when never measured)
+    samples: float = 0.0  # independent samples of detail the agreement rests on (0 when never measured)
 
 
 @dataclass
@@ -82,6 +87,8 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
     if p.dense.enabled:
         candidates += dense_candidates(work, layout, content, p.dense, min_offset)
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
+    candidates += panel_pair_candidates(work, layout, content, p.panel_pairs)  # bounded by its own max_candidates
+    candidates += small_copy_candidates(work, layout, content, p.small_copies, min_offset)
 
     ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
     pairs = [verify(c, ctx) for c in candidates]
@@ -92,7 +99,9 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
         content_share=float(content.mean()),
         n_keypoints=len(kps),
         n_matches=len(matches),
-        candidates_by_origin={o: sum(c.origin == o for c in candidates) for o in ("keypoints", "dense")},
+        candidates_by_origin={
+            o: sum(c.origin == o for c in candidates) for o in ("keypoints", "dense", "panels", "exact")
+        },
         pairs=pairs,
         operations=operations,
         area=work.area,
@@ -120,6 +129,7 @@ def _verdict(pair: VerifiedPair) -> Verdict:
         confidence=round(float(pair.confidence), 3),
         residual_grey=round(float(pair.residual_grey), 3),
         peak_ratio=round(float(pair.peak_ratio), 3),
+        samples=round(float(pair.samples), 1),
     )
 
 

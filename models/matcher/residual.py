@@ -111,3 +111,52 @@ def native_residual(
     best = min(shifts, key=lambda shift: residual_at(shift, every))
     grey = cv2.cvtColor(np.ascontiguousarray(native_rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
     return residual_at(best, 1), noise_sigma(grey, inside)
+
+
+JPEG_QUALITIES = tuple(range(50, 100))  # qualities the compression test tries
+GHOST_SHARE = 0.5  # re-compression at the figure's own quality changes it this much less than qualities ...
+GHOST_REACH = 3  # ... this many steps away (neighbouring qualities share most of their tables)
+GHOST_SIDE = 256  # the test looks at the figure's most textured block of this side (on the 8 x 8 grid)
+
+
+def jpeg_quality(gray: np.ndarray, mask: np.ndarray) -> int | None:
+    """The quality the figure was saved at as JPEG (on its own 8 x 8 grid), or None when it shows no sign.
+
+    A figure saved as JPEG at quality ``q`` and decoded is nearly a fixed point of JPEG at ``q`` on the same
+    grid (a "JPEG ghost"): re-compressing it there changes it much less than a few qualities away. Only the
+    most textured ``GHOST_SIDE`` block of the content (``mask``) is tried: cheap, and flat paper says nothing.
+    """
+    h, w = gray.shape
+    side = min(GHOST_SIDE, h // 8 * 8, w // 8 * 8)
+    if side < 32 or not mask.any():
+        return None
+    texture = cv2.boxFilter(np.abs(cv2.Laplacian(gray, cv2.CV_32F)) * mask, cv2.CV_32F, (side, side))
+    ys, xs = np.mgrid[0 : h - side + 1 : 8, 0 : w - side + 1 : 8]
+    centre = texture[ys + side // 2 - 1, xs + side // 2 - 1]
+    k = int(np.argmax(centre))
+    y0, x0 = int(ys.ravel()[k]), int(xs.ravel()[k])
+    block = np.clip(np.round(gray[y0 : y0 + side, x0 : x0 + side]), 0, 255).astype(np.uint8)
+    changes = np.array([float(np.abs(_recompress(block, q) - block).mean()) for q in JPEG_QUALITIES])
+    best = None
+    for k in range(GHOST_REACH, len(changes) - GHOST_REACH):
+        window = changes[k - GHOST_REACH : k + GHOST_REACH + 1]
+        far = min(changes[k - GHOST_REACH], changes[k + GHOST_REACH])
+        ghost = changes[k] == window.min() and changes[k] < GHOST_SHARE * far
+        if ghost and (best is None or changes[k] < changes[best]):
+            best = k
+    return None if best is None else JPEG_QUALITIES[best]
+
+
+def compression_error(gray: np.ndarray, quality: int) -> np.ndarray:
+    """Per-pixel |error| that JPEG at ``quality`` puts on content like the figure's (float32, its shape):
+    the figure compressed on a grid shifted by half a block, where it is not a fixed point."""
+    image = np.clip(np.round(gray), 0, 255).astype(np.uint8)
+    shifted = np.ascontiguousarray(image[4:, 4:])
+    error = np.zeros(gray.shape, np.float32)
+    error[4:, 4:] = np.abs(_recompress(shifted, quality) - shifted)
+    return error
+
+
+def _recompress(image: np.ndarray, quality: int) -> np.ndarray:
+    _, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32)

@@ -33,7 +33,7 @@ from models.matcher.config import VerifyParams
 from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
-from models.matcher.residual import fit_residual, native_residual, noise_sigma
+from models.matcher.residual import compression_error, fit_residual, jpeg_quality, native_residual, noise_sigma
 
 REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
@@ -44,6 +44,9 @@ CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next l
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
 EXACT_GREY = 0.3  # window-mean residual (grey levels) of an untouched copy: quantisation only
+COLOUR_SLACK = 1.25  # a colour channel may disagree this much more than the grey image (+ half a grey level)
+NEAR_SCALE = 0.03  # a transform this close to unit scale ...
+NEAR_DEG = 3.0  # ... and to a quarter turn is judged as the nearest flip/turn + shift (same pixels)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class VerifiedPair:
     residual_grey: float = 255.0  # median absolute residual inside the copy (grey levels)
     peak_ratio: float = 1.0
     overlap: float = 0.0
+    samples: float = 0.0  # independent samples of detail the agreement rests on (see effective_samples)
 
 
 class VerifyContext:
@@ -83,8 +87,26 @@ class VerifyContext:
         self.gray = work.gray
         self.smooth = cv2.GaussianBlur(work.gray, (0, 0), params.smooth_sigma) if params.smooth_sigma > 0 else work.gray
         self.min_area = max(params.min_area * work.area, params.min_area_px)
+        self.min_exact_area = params.min_exact_area * work.area
         self.noise = noise_sigma(work.gray, content)
+        # a figure saved through JPEG: copies differ from their source by its compression error on both sides
+        # (only seen on the figure's own pixel grid, so not on downscaled working images)
+        quality = jpeg_quality(work.gray, content) if work.scale == 1.0 else None
+        self.compression = compression_error(work.gray, quality) if quality is not None else None
+        # (not widened by JPEG: in a compressed figure, noise-only stretches would agree with any other)
         self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
+
+    def _jpeg(self, region: np.ndarray) -> float:
+        """Mean JPEG error of the figure's own compression over ``region`` (0 without JPEG)."""
+        if self.compression is None or not region.any():
+            return 0.0
+        return float(self.compression[region].mean())
+
+    def same_pixels(self, region: np.ndarray) -> float:
+        """Residual (grey levels) below which a copy in ``region`` holds "the same pixels": a share of the
+        image noise, or what the figure's own JPEG compression explains there."""
+        p = self.params
+        return max(p.max_noise_ratio * max(self.noise, p.residual_floor), p.compression_ratio * self._jpeg(region))
 
     def exact_at_native(self, affine: np.ndarray, region: np.ndarray) -> bool:
         """Whether a copy (``region``: copy pixels, working coordinates) that the downscaled working image
@@ -160,7 +182,8 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
 
     core = _touching(agree, seeds, p.window)
     core_area = int(core.sum())
-    if core_area < ctx.min_area:
+    min_area = ctx.min_exact_area if candidate.origin == "exact" else ctx.min_area
+    if core_area < min_area:
         return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
 
     refined = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
@@ -174,7 +197,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     warp = compose(to_crop, candidate.affine)
     fit_error = np.abs(raw_i - (gain * raw_w + offset))
     if ctx.work.scale == 1.0 and not resampled(candidate.affine):  # only then can a copy be pixel-exact
-        core = _exact_part(core, fit_error, non_flat, p.window, ctx.min_area)
+        core = _exact_part(core, fit_error, non_flat, p.window, min_area)
     pixel_agree = fit_error <= p.pixel_tolerance
     # grow into agreeing pixels next to the core and, across flat stretches (which agree with anything),
     # inside the core's convex hull when the core fills most of it
@@ -183,6 +206,9 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     if hull.sum() > HULL_MAX_RATIO * core_area:  # scattered agreement (separate objects): no bridging
         hull[:] = False
     region = core | ((grow | hull) & pixel_agree & valid)
+    if candidate.origin == "panels":
+        # a panel-level duplicate: everything of the overlap that agrees and hangs together with the core
+        region = _connected_to(core | (pixel_agree & valid), core)
     region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
     region = ndimage.binary_fill_holes(region) & valid
 
@@ -223,9 +249,14 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         peak_ratio=peak_ratio,
         overlap=_partial_overlap(src_mask, dst_mask) / smaller,
     )
-    tolerance = p.max_noise_ratio * max(ctx.noise, p.residual_floor)  # "the same pixels", in grey levels
+    tolerance = ctx.same_pixels(_placed(measured, crop, (h, w)))  # "the same pixels", in grey levels
+    pair.samples = effective_samples(raw_i, measured)
     if pair.overlap > p.max_overlap:
         pair.reason = "source and copy overlap"
+    elif pair.samples < p.min_samples and (residual_grey > EXACT_GREY or ctx.compression is not None):
+        # an exact repeat proves itself (noise and grain agree too); an inexact one (resampled), or any in a
+        # JPEG'd figure (whose compression erased the grain), rests on the content's detail alone
+        pair.reason = "too little detail to tell a copy from a look-alike"
     elif peak_ratio > p.max_peak_ratio:
         pair.reason = "not a sharp optimum (similar, not copied)"
     elif (
@@ -234,6 +265,16 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         and not ctx.exact_at_native(candidate.affine, _placed(measured, crop, (h, w)))
     ):
         pair.reason = "residual above the image noise (similar, not copied)"
+    elif (
+        resampled(candidate.affine)
+        and near_dihedral(candidate.affine)
+        and not _snapped_exact(ctx, candidate.affine, measured, crop, tolerance)
+    ):
+        # within a few per cent of a flip/turn + shift: a forger's copy is then the same pixels; drifting
+        # frames and alike panels only look like a slight rescale
+        pair.reason = "residual above the image noise (similar, not copied)"
+    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
+        pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
     else:
@@ -312,6 +353,76 @@ def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tupl
     refined = affine.copy()
     refined[:, 2] -= shift
     return refined
+
+
+def _same_colours(
+    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, tolerance: float
+) -> bool:
+    """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) about
+    as well as the grey image does (``tolerance``: the larger of the grey residual and its allowance). A copy
+    keeps its colours; a fluorescence channel beside the merge it is part of agrees in grey but not in the
+    channels the merge adds. Grey figures pass."""
+    rgb = ctx.work.rgb
+    if not measured.any() or int(np.abs(rgb[crop].astype(np.int16) - rgb[crop][:, :, :1]).max()) <= 2:
+        return True
+    size = (measured.shape[1], measured.shape[0])
+    target = rgb[crop].astype(np.float32)
+    source = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    worst = max(fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] for c in range(3))
+    return worst <= COLOUR_SLACK * tolerance + 0.5  # chroma is stored coarser than luma (JPEG, 4:2:0)
+
+
+def effective_samples(image: np.ndarray, region: np.ndarray) -> float:
+    """How many independent samples of detail ``region`` of ``image`` holds: its area over the area of one
+    correlation cell. For a smooth random field with variance s² and correlation length l, the gradient's
+    mean square is 2 s² / l², and one cell covers about 2 pi l² px, so n = area * E|grad|² / (4 pi s²).
+    A smooth band edge or a blurred blob holds a handful, however many pixels it covers: agreeing on it
+    proves nothing; a copied patch of grainy or detailed content holds hundreds."""
+    if region.sum() < 8:
+        return 0.0
+    gy, gx = np.gradient(image)
+    energy = float((gx * gx + gy * gy)[region].mean())
+    variance = float(image[region].var())
+    if variance < 1e-6:
+        return 0.0
+    return float(region.sum()) * energy / (4.0 * np.pi * variance)
+
+
+def near_dihedral(affine: np.ndarray) -> bool:
+    """Whether a transform is within ``NEAR_SCALE`` of unit scale and ``NEAR_DEG`` of a quarter turn."""
+    angle = rotation_deg(affine) % 90.0
+    return abs(scale_of(affine) - 1.0) <= NEAR_SCALE and min(angle, 90.0 - angle) <= NEAR_DEG
+
+
+def snap_dihedral(affine: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The flip/turn + translation nearest ``affine``, agreeing with it at ``centre`` (x, y) of the source."""
+    linear = np.round(affine[:, :2] / max(scale_of(affine), 1e-6))
+    if abs(abs(np.linalg.det(linear)) - 1.0) > 1e-6:
+        return affine
+    target = affine[:, :2] @ centre + affine[:, 2]
+    return np.hstack([linear, (target - linear @ centre)[:, None]])
+
+
+def _snapped_exact(
+    ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice], tolerance: float
+) -> bool:
+    """Whether the copy holds the same pixels as its source under the nearest flip/turn + shift (best whole
+    or sub-pixel shift found by ECC), within ``tolerance`` grey levels."""
+    ys, xs = np.nonzero(measured)
+    if len(ys) == 0:
+        return False
+    y0, x0 = crop[0].start, crop[1].start
+    copy_centre = np.array([xs.mean() + x0, ys.mean() + y0])
+    inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
+    snapped = snap_dihedral(affine, inverse[:, :2] @ copy_centre + inverse[:, 2])
+    snapped = _refine(ctx.gray, snapped, measured, (int(y0), int(x0)))
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
+    size = (measured.shape[1], measured.shape[0])
+    warped = cv2.warpAffine(
+        ctx.gray, compose(to_crop, snapped), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    residual, _, _ = fit_residual(ctx.gray[crop][measured], warped[measured])
+    return residual <= tolerance
 
 
 def resampled(affine: np.ndarray) -> bool:
@@ -401,6 +512,15 @@ def _partial_overlap(src: np.ndarray, dst: np.ndarray) -> int:
     inside = np.bincount(labels[shared], minlength=n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
     chained = inside >= CHAIN_SHARE
     return int((shared & ~chained[labels]).sum())
+
+
+def _connected_to(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Components of ``mask`` that contain a ``seed`` pixel."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    hit = np.zeros(n, bool)
+    hit[np.unique(labels[seed & mask])] = True
+    hit[0] = False
+    return hit[labels]
 
 
 def _hull(mask: np.ndarray) -> np.ndarray:

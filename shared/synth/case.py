@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 
 from shared.synth.config import SynthConfig, case_rng
+from shared.synth.figure import GRAY_FAMILIES
 from shared.synth.forge import NoRoomError, Operation, forge
 from shared.synth.layout import compose
+from shared.synth.scenarios import make_scene, scenario_of
 
 
 @dataclass
@@ -35,6 +37,9 @@ class Case:
     authentic_clean: np.ndarray | None = None  # the figure before forging and post-forgery JPEG (for tests)
     transparent_white: bool = False  # RGBA files: alpha 0 on pure-white paper (else alpha 255 everywhere)
     family: str = ""  # the forged panel's family, else the family covering the most panel area
+    scenario: str = ""  # a targeted case of shared.synth.scenarios ("" for a general figure)
+    layout: str = ""  # scenario grids: "white", "touching" or "black" page; "single"; "" for general figures
+    panel_boxes: list = field(default_factory=list)  # every panel's (y0, x0, y1, x1), for panel-finding scores
 
     @cached_property
     def masks(self) -> np.ndarray | None:
@@ -76,6 +81,9 @@ def make_case(config: SynthConfig, split: str, index: int) -> Case:
     # close to their targets, and the two choices are not tied to each other
     compound = bool(_weyl(index, 0.41421356237309515) < config.compound_frac[split])
     forged_wanted = split != "test" or _weyl(index, 0.6180339887498949) < config.test_forged_frac
+    scenario = scenario_of(config, split, index, forged_wanted)
+    if scenario:
+        return _scenario_case(config, split, index, scenario, forged_wanted, rng)
     jpeg = config.jpeg
     for _ in range(10):  # a figure with no room for a copy is redrawn (same RNG stream: still deterministic)
         figure = compose(rng, config, compound)
@@ -103,6 +111,7 @@ def make_case(config: SynthConfig, split: str, index: int) -> Case:
         base_jpeg=base_q,
         transparent_white=bool(rng.random() < 0.5),
         family=_main_family(figure),
+        panel_boxes=[p.box for p in figure.panels],
     )
     if forged_wanted:
         case.forged, case.forged_jpeg = _maybe_jpeg(rng, forged, jpeg["post_prob"], jpeg["quality"], figure.gray)
@@ -119,6 +128,50 @@ def make_case(config: SynthConfig, split: str, index: int) -> Case:
         if split == "train" and rng.random() >= config.modes.get("twin_mode_change", 0.1):
             case.forged_mode = case.authentic_mode
     return case
+
+
+def _scenario_case(
+    config: SynthConfig, split: str, index: int, scenario: str, forged_wanted: bool, rng: np.random.Generator
+) -> Case:
+    """A case of ``shared.synth.scenarios`` (JPEG after forging with the scenarios' own odds)."""
+    scene = make_scene(rng, config, scenario)
+    spec = config.extra["scenarios"]
+    quality = config.jpeg["quality"]
+    gray = scene.family in GRAY_FAMILIES and rng.random() < config.modes["gray_when_possible"]
+    if gray:
+        scene.authentic = _to_gray(scene.authentic)
+        scene.forged = _to_gray(scene.forged) if scene.forged is not None else None
+    case = Case(
+        split=split,
+        index=index,
+        figure_families=[scene.family],
+        compound=len(scene.panels) > 1,
+        n_panels=len(scene.panels),
+        gray=gray,
+        authentic=None,
+        forged=None,
+        negatives=list(scene.negatives),
+        transparent_white=bool(rng.random() < 0.5),
+        family=scene.family,
+        scenario=scenario,
+        layout=scene.layout,
+        panel_boxes=[p.box for p in scene.panels],
+    )
+    if forged_wanted:
+        case.forged, case.forged_jpeg = _maybe_jpeg(rng, scene.forged, spec["jpeg_prob"], quality, gray)
+        case.operations = scene.operations
+        case.forged_mode = _mode(rng, gray, config)
+    case.authentic_clean = scene.authentic
+    if split == "train" or not forged_wanted:
+        case.authentic, case.authentic_jpeg = _maybe_jpeg(rng, scene.authentic, spec["jpeg_prob"], quality, gray)
+        case.authentic_mode = _mode(rng, gray, config)
+        if split == "train":
+            case.forged_mode = case.authentic_mode
+    return case
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
 
 
 def _main_family(figure) -> str:

@@ -6,6 +6,7 @@ encoded with fixed settings, so a rerun is byte-identical.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import shutil
@@ -45,6 +46,7 @@ MANIFEST_COLUMNS = [
     "case_id", "split", "label", "family", "families", "compound", "n_panels", "n_ops", "n_copies",
     "transforms", "photometric", "region_kinds", "cross_panel", "forged_area_frac", "min_region_frac",
     "base_jpeg", "jpeg", "authentic_jpeg", "hard_negatives", "gray", "mode", "authentic_mode", "height", "width",
+    "scenario", "panel_layout", "panel_boxes",
 ]  # fmt: skip
 
 
@@ -156,6 +158,9 @@ def manifest_row(case: Case, case_id: str) -> dict:
         "authentic_mode": case.authentic_mode,
         "height": h,
         "width": w,
+        "scenario": case.scenario,
+        "panel_layout": case.layout,
+        "panel_boxes": json.dumps([[int(v) for v in box] for box in case.panel_boxes]),
     }
 
 

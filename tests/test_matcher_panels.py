@@ -1,0 +1,132 @@
+"""Panel-level duplicates (issue 12): whole panels copied under flips/turns, after JPEG, zoomed; panels
+that are alike but not copied; panel finding without gutters; the JPEG-ghost noise level."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from models.matcher import MatcherParams, match_image
+from models.matcher.panelpairs import masked_zncc, transform_array
+from models.matcher.panels import find_panels
+from models.matcher.prepare import prepare
+from models.matcher.residual import compression_error, jpeg_quality
+from shared.config import param
+from shared.metric import of1_masks
+from shared.synth.case import jpeg_roundtrip
+from shared.synth.config import case_rng
+from shared.synth.scenarios import make_scene, scanned_blot
+from tests.synth_fixtures import small_config
+
+PH, PW, GUTTER, MARGIN = 90, 300, 12, 10
+
+
+@pytest.fixture(scope="module")
+def params() -> MatcherParams:
+    return MatcherParams.from_dict(param("matcher"))
+
+
+def blot_grid(rows: int = 4, cols: int = 2, seed: int = 3) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A white page with ``rows x cols`` scanned-looking blot panels (each its own strip)."""
+    rng = np.random.default_rng(seed)
+    h = 2 * MARGIN + rows * PH + (rows - 1) * GUTTER
+    w = 2 * MARGIN + cols * PW + (cols - 1) * GUTTER
+    page = np.full((h, w, 3), 255, np.uint8)
+    boxes = []
+    for r in range(rows):
+        for c in range(cols):
+            y, x = MARGIN + r * (PH + GUTTER), MARGIN + c * (PW + GUTTER)
+            page[y : y + PH, x : x + PW] = scanned_blot(rng, PH, PW)
+            boxes.append((y, x, y + PH, x + PW))
+    return page, boxes
+
+
+def copy_panel(page: np.ndarray, boxes, src: int, dst: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``page`` with panel ``dst`` replaced by panel ``src`` under ``name``; returns it and the true mask."""
+    forged = page.copy()
+    sy0, sx0, sy1, sx1 = boxes[src]
+    dy0, dx0, dy1, dx1 = boxes[dst]
+    forged[dy0:dy1, dx0:dx1] = transform_array(page[sy0:sy1, sx0:sx1], name)
+    mask = np.zeros(page.shape[:2], bool)
+    mask[sy0:sy1, sx0:sx1] = mask[dy0:dy1, dx0:dx1] = True
+    return forged, mask
+
+
+def test_whole_mirrored_blot_panel_is_found_as_one_operation(params):
+    page, boxes = blot_grid()
+    forged, truth = copy_panel(page, boxes, 4, 6, "flip_h")  # panel e mirrored, whole, into panel g
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.85
+    assert not match_image(page, params).operations
+
+
+@pytest.mark.parametrize("quality", [72, 84])
+def test_whole_panel_copy_is_found_after_jpeg(params, quality):
+    page, boxes = blot_grid(seed=5)
+    forged, truth = copy_panel(page, boxes, 0, 5, "flip_v")
+    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(page, quality, gray=False), params).operations
+
+
+@pytest.mark.parametrize(("scenario", "index"), [("serial_frames", 11), ("loading_rows", 12), ("vignette", 13)])
+def test_alike_but_uncopied_panels_are_not_claimed(params, scenario, index):
+    config = small_config()
+    scene = make_scene(case_rng(config.seed, "test", index), config, scenario)
+    assert len(scene.panels) >= 2
+    result = match_image(scene.authentic, params)
+    assert not result.operations, [v for v in result.candidates if v.accepted]
+
+
+def test_masked_correlation_finds_a_partial_overlap_and_nothing_in_unrelated_texture():
+    rng = np.random.default_rng(0)
+    scene = 100 + 50 * cv2.GaussianBlur(rng.normal(0, 1, (60, 110)).astype(np.float32), (0, 0), 2)
+    a, b = scene[:, :64], scene[:, 40:104]  # two fields of view sharing 24 columns
+    ones = np.ones_like(a)
+    score, dy, dx, overlap = masked_zncc((a, ones), (b, ones), (128, 128), 300)
+    assert score > 0.99 and (dy, dx) == (0, 40) and overlap == 60 * 24
+    other = 100 + 50 * cv2.GaussianBlur(rng.normal(0, 1, (60, 64)).astype(np.float32), (0, 0), 2)
+    assert masked_zncc((a, ones), (other, ones), (128, 128), 1000)[0] < 0.8
+
+
+def test_touching_panels_are_split_at_their_seams(params):
+    rng = np.random.default_rng(1)
+    tiles = [scanned_blot(rng, 80, 260) for _ in range(3)]
+    figure = np.concatenate(tiles, axis=0)  # three strips, no gutter between them
+    layout = find_panels(prepare(figure, params.image), params.panels)
+    assert [p.box for p in layout.panels] == [(0, 0, 80, 260), (80, 0, 160, 260), (160, 0, 240, 260)]
+
+
+def test_jpeg_quality_is_seen_only_in_jpeg_figures_and_its_error_measured():
+    rng = np.random.default_rng(2)
+    gray = cv2.GaussianBlur(rng.normal(128, 40, (300, 300)).astype(np.float32), (0, 0), 1.5)
+    image = np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    mask = np.ones(gray.shape, bool)
+    assert jpeg_quality(image[:, :, 0].astype(np.float32), mask) is None
+    for quality in (72, 90):
+        for grey_file in (True, False):
+            jpeg = jpeg_roundtrip(image, quality, gray=grey_file)
+            seen = jpeg_quality(cv2.cvtColor(jpeg, cv2.COLOR_RGB2GRAY).astype(np.float32), mask)
+            assert seen is not None and abs(seen - quality) <= 2
+        error = float(np.abs(jpeg[:, :, 0].astype(np.float32) - image[:, :, 0]).mean())
+        assert compression_error(image[:, :, 0].astype(np.float32), quality).mean() == pytest.approx(error, rel=0.3)
+
+
+def test_tiny_exact_copy_of_an_object_is_found(params):
+    from tests import matcher_figures as figures
+
+    image = figures.texture("immunohistochemistry", (600, 600), seed=4)
+    yy, xx = np.mgrid[0:16, 0:16]
+    blob = (yy - 7.5) ** 2 + (xx - 7.5) ** 2 <= 7.5**2  # about 180 px: 0.05 % of the image
+    forged = image.copy()
+    forged[400:416, 100:116][blob] = image[120:136, 300:316][blob]
+    truth = np.zeros(image.shape[:2], bool)
+    truth[120:136, 300:316] = blob
+    truth[400:416, 100:116] |= blob
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.5
+    assert not match_image(image, params).operations
