@@ -319,14 +319,7 @@ class SerialRunner:
         self.annotate, self.set_level = annotate, set_level
 
     def warm_up(self) -> None:
-        """Start every worker and wait until each has built its annotator (to time figures alone)."""
-        if not self._workers:
-            self._workers = [self._start() for _ in range(self.jobs)]
-        while not all(w.ready for w in self._workers):
-            wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers])
-            for index in range(len(self._workers)):
-                for _ in self._receive(index):  # idle workers: only "ready" (or a death) to read
-                    pass
+        """Nothing to start: the annotator already lives in this process."""
 
     def run(self, tasks: Iterable[Task], level: Callable[[], int] = lambda: 0) -> Iterator[Outcome]:
         current = 0

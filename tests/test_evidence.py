@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from models.matcher.panelpairs import TRANSFORMS, transform_array
 from shared.evidence import (
     CHANNELS,
     FREQUENCIES,
@@ -19,16 +20,7 @@ from tests.conftest import build_kaggle_root
 
 SOURCE = (slice(50, 110), slice(40, 100))
 COPY = (slice(200, 260), slice(300, 360))
-TURNS = {
-    "identity": lambda a: a,
-    "flip_h": lambda a: a[:, ::-1],
-    "flip_v": lambda a: a[::-1],
-    "rot180": lambda a: a[::-1, ::-1],
-    "rot90": lambda a: np.rot90(a, 1),
-    "rot270": lambda a: np.rot90(a, 3),
-    "transpose": lambda a: a.T,
-    "transverse": lambda a: np.rot90(a, 2).T,
-}
+TURNS = {name: lambda a, n=name: transform_array(a, n) for name in TRANSFORMS}  # the matcher's flips/turns
 
 
 def texture(seed: int = 0, shape=(400, 500)) -> np.ndarray:

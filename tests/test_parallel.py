@@ -147,3 +147,9 @@ def test_submission_is_replaced_atomically_or_not_at_all(tmp_path):
 def test_jobs_zero_means_every_available_core():
     assert resolve_jobs(0) == resolve_jobs(None) >= 1
     assert resolve_jobs(3) == 3
+
+
+def test_serial_runner_warm_up_is_a_no_op():
+    runner = SerialRunner(lambda path: "authentic")
+    runner.warm_up()  # the pool's contract: callable before run, here with nothing to start
+    assert [o.annotation for o in runner.run([("a", Path("a.png"))])] == ["authentic"]

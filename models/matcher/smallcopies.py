@@ -16,21 +16,13 @@ import cv2
 import numpy as np
 
 from models.matcher.config import SmallCopyParams
+from models.matcher.dense import DIHEDRAL
 from models.matcher.geometry import Candidate
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
 RADIUS = 1  # neighbourhood (2 * RADIUS + 1)^2 hashed per pixel
-LINEAR = {
-    "identity": ((1, 0), (0, 1)),
-    "flip_h": ((-1, 0), (0, 1)),
-    "flip_v": ((1, 0), (0, -1)),
-    "rot180": ((-1, 0), (0, -1)),
-    "rot90": ((0, -1), (1, 0)),
-    "rot270": ((0, 1), (-1, 0)),
-    "transpose": ((0, 1), (1, 0)),
-    "transverse": ((0, -1), (-1, 0)),
-}
+LINEAR = DIHEDRAL  # linear part of each flip/turn on (x, y) column vectors, shared with the dense branch
 
 
 def _hash(gray: np.ndarray, linear: np.ndarray, weights: np.ndarray) -> np.ndarray:
