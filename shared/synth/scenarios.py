@@ -232,32 +232,45 @@ def _family_grid(rng: np.random.Generator, config: SynthConfig, square: bool = F
 # ---------------------------------------------------------------- forged scenarios
 
 
-def _panel_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
+def _panel_pair(rng: np.random.Generator, config: SynthConfig) -> tuple | None:
+    """A grid of one family and two different panels of it (source, destination), or None."""
     made = _family_grid(rng, config)
     if made is None or len(made[1].boxes) < 2:
         return None
     family, grid, contents = made
     src, dst = (int(k) for k in rng.choice(len(grid.boxes), 2, replace=False))
+    return family, grid, contents, src, dst
+
+
+def _pasted_scene(grid, contents: list, family: str, dst: int, patch: np.ndarray, op: Operation) -> Scene:
+    """The scene whose forged figure shows ``patch`` in panel ``dst`` (one operation, ``op``)."""
+    forged_contents = list(contents)
+    forged_contents[dst] = patch
+    return Scene(_render(grid, contents), _render(grid, forged_contents), _placed(grid, family), family, [op],
+                 layout=grid.layout)  # fmt: skip
+
+
+def _panel_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
+    picked = _panel_pair(rng, config)
+    if picked is None:
+        return None
+    family, grid, contents, src, dst = picked
     h, w = contents[src].shape[:2]
     geometric = str(rng.choice(D4_SQUARE if h == w else D4_ANY))
     patch, _ = geometric_transform(contents[src], np.ones((h, w), bool), geometric)
     if not _differs(patch, contents[dst], config):
         return None
-    forged_contents = list(contents)
-    forged_contents[dst] = np.ascontiguousarray(patch)
     shape = grid.page
     op = Operation("panel", _panel_mask(shape, grid.boxes[src]), grid.boxes[src], src)
     op.copies.append(Copy(_panel_mask(shape, grid.boxes[dst]), grid.boxes[dst], geometric, _marks(grid), dst))
-    return Scene(_render(grid, contents), _render(grid, forged_contents), _placed(grid, family), family, [op],
-                 layout=grid.layout)  # fmt: skip
+    return _pasted_scene(grid, contents, family, dst, np.ascontiguousarray(patch), op)
 
 
 def _zoom_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
-    made = _family_grid(rng, config)
-    if made is None or len(made[1].boxes) < 2:
+    picked = _panel_pair(rng, config)
+    if picked is None:
         return None
-    family, grid, contents = made
-    src, dst = (int(k) for k in rng.choice(len(grid.boxes), 2, replace=False))
+    family, grid, contents, src, dst = picked
     h, w = contents[src].shape[:2]
     share = float(rng.uniform(0.6, 0.85))
     ch, cw = max(8, round(h * share)), max(8, round(w * share))
@@ -270,8 +283,6 @@ def _zoom_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
     patch = cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_CUBIC)
     if not _differs(patch, contents[dst], config):
         return None
-    forged_contents = list(contents)
-    forged_contents[dst] = patch
     sy0, sx0 = grid.boxes[src][:2]
     src_box = (sy0 + cy, sx0 + cx, sy0 + cy + ch, sx0 + cx + cw)
     op = Operation("zoomed_panel", _panel_mask(grid.page, src_box), src_box, src)
@@ -279,8 +290,7 @@ def _zoom_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
     op.copies.append(
         Copy(_panel_mask(grid.page, grid.boxes[dst]), grid.boxes[dst], geometric, _marks(grid), dst, params)
     )
-    return Scene(_render(grid, contents), _render(grid, forged_contents), _placed(grid, family), family, [op],
-                 layout=grid.layout)  # fmt: skip
+    return _pasted_scene(grid, contents, family, dst, patch, op)
 
 
 def _overlap_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
