@@ -295,11 +295,10 @@ def _zoom_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
 
 def _overlap_copy(rng: np.random.Generator, config: SynthConfig) -> Scene | None:
     """Panels ``a`` and ``b`` show two fields of view of one larger image that share part of it."""
-    made = _family_grid(rng, config)
-    if made is None or len(made[1].boxes) < 2:
+    picked = _panel_pair(rng, config)
+    if picked is None:
         return None
-    family, grid, contents = made
-    a, b = (int(k) for k in rng.choice(len(grid.boxes), 2, replace=False))
+    family, grid, contents, a, b = picked
     h, w = contents[a].shape[:2]
     sy = round(h * rng.uniform(0.0, 0.3)) if family != "blot" else 0
     sx = round(w * rng.uniform(0.25, 0.55))
