@@ -35,6 +35,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from shared.images import resize
+
 CHANNELS = ("repeat", "coherence")
 RESIDUAL_FLOOR = 1e-3
 # DCT frequencies (u: vertical, v: horizontal) that describe a patch; DC is left out (brightness).
@@ -116,18 +118,11 @@ def symmetry_matrix(name: str) -> np.ndarray:
     return np.diag([-1.0 if flip_rows else 1.0, -1.0 if flip_cols else 1.0]).astype(np.float32) @ matrix
 
 
-def _resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if array.shape[:2] == tuple(shape):
-        return array
-    shrink = shape[0] * shape[1] < array.shape[0] * array.shape[1]
-    return cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
 def _work_grey(image: np.ndarray, max_pixels: int) -> np.ndarray:
     grey = image.astype(np.float32).mean(axis=2) if image.ndim == 3 else image.astype(np.float32)
     height, width = grey.shape
     scale = min(1.0, math.sqrt(max_pixels / (height * width)))
-    return _resize(grey, (max(1, round(height * scale)), max(1, round(width * scale))))
+    return resize(grey, (max(1, round(height * scale)), max(1, round(width * scale))))
 
 
 def describe(grey: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +198,7 @@ def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.
     maps = np.zeros((*grey.shape, len(CHANNELS)), np.float32)
     for channel, values in enumerate((strength, coherence)):
         maps[:, :, channel] = _splat(values.reshape(h, w), side, grey.shape)
-    return np.round(np.clip(_resize(maps, native), 0, 1) * 255).astype(np.uint8).reshape(*native, len(CHANNELS))
+    return np.round(np.clip(resize(maps, native), 0, 1) * 255).astype(np.uint8).reshape(*native, len(CHANNELS))
 
 
 def _page_share(grey: np.ndarray, spec: EvidenceSpec) -> np.ndarray:

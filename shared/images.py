@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -108,3 +109,16 @@ def read_mask_shape(path: str | Path) -> tuple[int, ...]:
         return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
     except (OSError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path}: unreadable mask ({exc})") from exc
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize to ``(height, width)``: area averaging when shrinking, bilinear when enlarging; any channel count."""
+    if image.shape[:2] == tuple(shape):
+        return image
+    shrink = shape[0] * shape[1] < image.shape[0] * image.shape[1]
+    method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    if image.ndim == 3 and image.shape[2] > 4:  # OpenCV resizes at most 4 channels at a time
+        parts = [image[:, :, i : i + 3] for i in range(0, image.shape[2], 3)]
+        resized = [cv2.resize(p, (shape[1], shape[0]), interpolation=method) for p in parts]
+        return np.concatenate([r.reshape(*shape, -1) for r in resized], axis=2)
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=method)

@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from models.segmenter.spec import InputPolicy
+from shared.images import resize
 
 STRIDE = 32  # every smp encoder used here downsamples 5 times
 
@@ -48,19 +48,6 @@ def work_scale(height: int, width: int, policy: InputPolicy) -> float:
 
 def scaled_shape(height: int, width: int, scale: float) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize to ``(height, width)``: area averaging when shrinking, bilinear when enlarging."""
-    if image.shape[:2] == tuple(shape):
-        return image
-    shrink = shape[0] * shape[1] < image.shape[0] * image.shape[1]
-    method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    if image.ndim == 3 and image.shape[2] > 4:  # OpenCV resizes at most 4 channels at a time
-        parts = [image[:, :, i : i + 3] for i in range(0, image.shape[2], 3)]
-        resized = [cv2.resize(p, (shape[1], shape[0]), interpolation=method) for p in parts]
-        return np.concatenate([r.reshape(*shape, -1) for r in resized], axis=2)
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=method)
 
 
 def fill_value(image: np.ndarray, pad_value: int | float) -> int | float | np.ndarray:
