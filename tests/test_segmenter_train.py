@@ -23,13 +23,13 @@ from shared.maps import MapReader
 from tests.conftest import write_root_evidence
 
 
-def tiny_params(epochs: int = 1) -> dict:
+def tiny_params(epochs: int = 1, select: str = "best") -> dict:
     params = copy.deepcopy(load_params(REPO_ROOT / "params.yaml"))
     params["profile"] = "demo"
     params["segmenter"]["tta"] = "hflip"
     params["segmenter"]["device"] = "cpu"
     for entry in params["segmenter"]["models"].values():
-        entry["demo"] = entry.get("demo", {}) | {"epochs": epochs, "batch_size": 4, "patience": 5}
+        entry["demo"] = entry.get("demo", {}) | {"epochs": epochs, "batch_size": 4, "patience": 5, "select": select}
         entry["demo"]["input"] = entry["demo"].get("input", {}) | {"size": 64, "max_pixels": 64 * 64 * 2}
     return params
 
@@ -96,6 +96,36 @@ def test_fit_on_everything_has_no_oof(kaggle_root, folds_csv, tmp_path):
     assert NAME_PATTERN.match(full.checkpoint.name)["fold"] == "all" and full.oof is None
     assert "of1-na" in full.checkpoint.name and full.metrics["history"][0]["epoch"] == 0
     assert not (tmp_path / "art" / "oof").exists()
+
+
+def test_select_last_keeps_the_final_epoch_without_per_epoch_scoring(kaggle_root, folds_csv, tmp_path, monkeypatch):
+    path, _ = folds_csv
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("select: last must not score every epoch")
+
+    monkeypatch.setattr(train_module, "validate", no_validation)
+    result = fit(
+        REPETITION_AWARE,
+        0,
+        path,
+        kaggle_root,
+        tmp_path / "art",
+        params=tiny_params(epochs=2, select="last"),
+        device="cpu",
+        evidence_dir=tmp_path / "evidence",
+    )
+    history = result.metrics["history"]
+    assert [h["epoch"] for h in history] == [0, 1] and all(np.isfinite(h["val_loss"]) for h in history)
+    assert result.metrics["best_epoch"] == 1 and NAME_PATTERN.match(result.checkpoint.name)["epoch"] == "001"
+    assert result.metrics["oof"]["n"] > 0  # the final model is still scored, once, on its OOF maps
+
+
+def test_unknown_select_rule_is_refused():
+    from models.segmenter.config import train_config
+
+    with pytest.raises(ValueError, match="select"):
+        train_config({"epochs": 1, "lr": 0.001, "batch_size": 2, "select": "median"})
 
 
 def test_interrupted_training_resumes(kaggle_root, folds_csv, tmp_path, monkeypatch):

@@ -32,6 +32,8 @@ class TrainConfig:
     positive_crop_p: float = 0.5
     patience: int = 3
     warmup: float = 0.1
+    select: str = "best"  # best: the epoch with the best validation oF1 (scored every epoch); last: the final epoch
+
     pretrained: str | None = None
     num_workers: int = 0
     max_train_images: int | None = None
@@ -110,5 +112,11 @@ def model_spec(name: str, entry: dict[str, Any]) -> ModelSpec:
     )
 
 
+SELECT_RULES = ("best", "last")
+
+
 def train_config(entry: dict[str, Any]) -> TrainConfig:
-    return TrainConfig(**{k: v for k, v in entry.items() if k not in SPEC_KEYS})
+    cfg = TrainConfig(**{k: v for k, v in entry.items() if k not in SPEC_KEYS})
+    if cfg.select not in SELECT_RULES:
+        raise ValueError(f"params.yaml: segmenter select must be one of {SELECT_RULES}, got {cfg.select!r}")
+    return cfg

@@ -231,11 +231,12 @@ def fit(
         if len(val_rows):
             tic = time.perf_counter()
             record["val_loss"] = view_loss(network, val_views, criterion, normalise, dev)
-            quick = Predictor([Member(spec, network)], str(dev), global_only=True)
-            record |= validate(quick, val_rows, rule, f"validate ep{epoch}", evidence)
+            if cfg.select == "best":  # "last" scores only the final model (its OOF maps): no per-epoch pass
+                quick = Predictor([Member(spec, network)], str(dev), global_only=True)
+                record |= validate(quick, val_rows, rule, f"validate ep{epoch}", evidence)
             timings["validate_s"] += time.perf_counter() - tic
         history.append(record)
-        improved = best is None or not len(val_rows) or _rank(record) > _rank(best)
+        improved = best is None or not len(val_rows) or cfg.select == "last" or _rank(record) > _rank(best)
         if improved:
             best, best_state, stale = record, copy.deepcopy(network.state_dict()), 0
         else:
