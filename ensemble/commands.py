@@ -14,6 +14,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-submission", help="row order (default: sample_submission.csv beside the images folder)")
     p.add_argument("--device", default="cpu", help="torch device for the segmenters (cpu, cuda)")
     p.add_argument("--no-tta", action="store_true", help="disable test-time augmentation")
+    p.add_argument(
+        "--maps",
+        help="folder of precomputed segmenter test maps (the test_maps stage: artifacts/test), reused where they "
+        "were made by the bundle's own checkpoints",
+    )
     p.add_argument("--time-budget", type=float, help="seconds; rows not reached in time stay authentic")
     p.add_argument(
         "--jobs", type=int, help="worker processes, one figure each (default predict.jobs; 0: one per available core)"
@@ -39,7 +44,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     jobs = settings["jobs"] if args.jobs is None else args.jobs
     timeout = settings["figure_timeout_s"] if args.figure_timeout is None else args.figure_timeout
     Bundle.open(args.bundle)  # a missing or broken bundle fails here, with its path, before workers start
-    factory = functools.partial(Stack.from_bundle, args.bundle, device=args.device, tta=not args.no_tta)
+    factory = functools.partial(
+        Stack.from_bundle, args.bundle, device=args.device, tta=not args.no_tta, maps_dir=args.maps
+    )
     with FigurePool(factory, jobs, timeout) as pool:
         predict_folder(
             pool,

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ensemble.bundle import Bundle
+from ensemble.cached_maps import CachedMaps
 from ensemble.features import all_features
 from ensemble.fusion import FusionConfig, decide, fused_instances
 from ensemble.guard import TimeGuard
@@ -29,6 +30,7 @@ from ensemble.progress import ProgressLog
 from ensemble.worksize import grow_mask, shrink_image, shrink_map, shrink_mask, work_shape
 from shared.evidence import EvidenceSpec, compute_evidence
 from shared.images import load_image
+from shared.maps import as_stored
 from shared.rle import AUTHENTIC, format_annotation
 from shared.submission import image_ids, ordered_ids, write_submission
 
@@ -120,8 +122,15 @@ class Stack:
 
     n_levels = 4
 
-    def __init__(self, runners: Sequence[Runner], meta: MetaModel, fusion: FusionConfig):
+    def __init__(
+        self,
+        runners: Sequence[Runner],
+        meta: MetaModel,
+        fusion: FusionConfig,
+        cached: dict[str, CachedMaps] | None = None,
+    ):
         self.runners, self.meta, self.fusion = list(runners), meta, fusion
+        self.cached = dict(cached or {})  # component name -> its precomputed test maps (ensemble.cached_maps)
         self.level = 0
 
     def set_level(self, level: int) -> None:
@@ -137,12 +146,27 @@ class Stack:
         return {spec: compute_evidence(image, spec) for spec in specs}
 
     @classmethod
-    def from_bundle(cls, folder: str | Path, device: str = "cpu", tta: bool = True) -> Stack:
+    def from_bundle(
+        cls, folder: str | Path, device: str = "cpu", tta: bool = True, maps_dir: str | Path | None = None
+    ) -> Stack:
+        """The bundle's stack; ``maps_dir``: precomputed segmenter test maps to reuse where they fit the bundle."""
         bundle = Bundle.open(folder)
-        return cls(make_runners(bundle, device, tta), MetaModel.load(folder), FusionConfig.load(bundle.fusion_path))
+        runners = make_runners(bundle, device, tta)
+        cached = {}
+        if maps_dir is not None:
+            for runner in runners:
+                if isinstance(runner, SegmenterRunner):
+                    found = CachedMaps.open(maps_dir, runner.name, bundle.segmenters[runner.name], runner.full.tta)
+                    if found is not None:
+                        cached[runner.name] = found
+        return cls(runners, MetaModel.load(folder), FusionConfig.load(bundle.fusion_path), cached)
 
-    def predict(self, image: np.ndarray) -> tuple[list[np.ndarray], float]:
-        """Native-size instance masks (empty = authentic) and P(forged) for one RGB image."""
+    def predict(self, image: np.ndarray, case_id: str | None = None) -> tuple[list[np.ndarray], float]:
+        """Native-size instance masks (empty = authentic) and P(forged) for one RGB image.
+
+        ``case_id``: the image's id, to look up precomputed maps (``self.cached``). Every component map is
+        quantised as map files store it (``as_stored``), so tuning, cached and computed maps agree.
+        """
         native = image.shape[:2]
         if self.level >= 3:
             matcher = next((r for r in self.runners if r.name == "matcher"), None)
@@ -152,10 +176,17 @@ class Stack:
         shape = work_shape(*native, self.fusion.work_size)
         small = shrink_image(image, shape)
         maps, operations, passthrough = {}, [], {}
-        evidence = self.evidence(image)
+        evidence: Evidence | None = None
         for runner in self.runners:
-            output = runner.run(image, evidence)
-            maps[runner.name] = shrink_map(output.prob, shape)
+            cache = self.cached.get(runner.name)
+            stored = cache.get(case_id, native) if cache is not None and case_id is not None else None
+            if stored is not None:
+                output = ComponentOutput(stored)
+            else:
+                if evidence is None and getattr(runner, "evidence_specs", None):
+                    evidence = self.evidence(image)  # once per figure, only if a component that reads it runs
+                output = runner.run(image, evidence)
+            maps[runner.name] = shrink_map(as_stored(output.prob), shape)
             passthrough.update(output.features)
             if runner.name == self.fusion.operations_from:
                 operations = [shrink_mask(op, shape) for op in output.operations]
@@ -166,7 +197,7 @@ class Stack:
 
     def annotate(self, path: str | Path) -> str:
         """The submission cell for one image file."""
-        masks, _ = self.predict(load_image(path))
+        masks, _ = self.predict(load_image(path), Path(path).stem)
         return format_annotation(masks)
 
 

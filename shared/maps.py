@@ -7,14 +7,21 @@ streaming (one image at a time) and read lazily, so memory stays bounded on real
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 INDEX_COLUMNS = ["uid", "key", "height", "width"]
+
+
+def as_stored(prob: np.ndarray) -> np.ndarray:
+    """Float32 probabilities exactly as a map file returns them (quantised to 1/255): what tuning saw."""
+    return dequantize(quantize(prob))
 
 
 def quantize(prob: np.ndarray) -> np.ndarray:
@@ -171,3 +178,30 @@ def mean_maps(paths: Iterable[str | Path], uid: str) -> np.ndarray:
     if total is None:
         raise ValueError("mean_maps needs at least one file")
     return total / count
+
+
+def sources_path(npz_path: str | Path) -> Path:
+    """Sidecar naming what made a map file: ``<stem>.sources.json``."""
+    path = Path(npz_path)
+    return path.with_name(path.name.removesuffix(".npz") + ".sources.json")
+
+
+def file_digests(paths: Sequence[str | Path]) -> dict[str, str]:
+    """``{file name: sha256}`` of the given files (e.g. the checkpoints behind a map file)."""
+    return {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+def write_sources(npz_path: str | Path, checkpoints: Sequence[str | Path], tta: Sequence[str]) -> Path:
+    """Record which checkpoints (by content) and TTA sets made ``npz_path``, so a reader can tell stale maps."""
+    record = {"checkpoints": file_digests(checkpoints), "tta": sorted(set(tta))}
+    path = sources_path(npz_path)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_sources(npz_path: str | Path) -> dict | None:
+    """The sidecar of ``npz_path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(sources_path(npz_path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -223,3 +223,34 @@ def test_time_guard_levels_trade_tta_and_folds_for_speed(trained_bundle):
         masks, p_forged = stack.predict(image)
         assert 0.0 <= p_forged <= 1.0
         assert all(m.shape == (120, 140) and m.any() for m in masks)
+
+
+def test_prediction_reuses_the_test_maps_stage_only_when_they_fit_the_bundle(trained_bundle, tmp_path, monkeypatch):
+    import ensemble.predict as predict_module
+    from ensemble.predict import SegmenterRunner, Stack, predict_folder
+    from models.segmenter.test_maps import write_test_maps
+    from shared.maps import sources_path
+
+    bundle, root, segmenter = trained_bundle
+    maps = tmp_path / "maps"
+    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None)
+    computed = predict_folder(Stack.from_bundle(bundle).annotate, root / "test_images", tmp_path / "computed.csv")
+
+    stack = Stack.from_bundle(bundle, maps_dir=maps)
+    assert set(stack.cached) == {segmenter}
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a segmenter ran although its test maps were given")
+
+    monkeypatch.setattr(SegmenterRunner, "run", must_not_run)
+    monkeypatch.setattr(predict_module, "compute_evidence", must_not_run)  # no segmenter runs: no evidence either
+    reused = predict_folder(stack.annotate, root / "test_images", tmp_path / "reused.csv")
+    assert (tmp_path / "reused.csv").read_bytes() == (tmp_path / "computed.csv").read_bytes()
+    assert reused == computed and any(a != "authentic" for a in computed.values())
+
+    # maps made by other checkpoints are never used
+    sources = sources_path(maps / f"{segmenter}.npz")
+    record = json.loads(sources.read_text())
+    record["checkpoints"] = {name: "0" * 64 for name in record["checkpoints"]}
+    sources.write_text(json.dumps(record))
+    assert Stack.from_bundle(bundle, maps_dir=maps).cached == {}

@@ -4,7 +4,8 @@
 
 reads every fold checkpoint under ``artifacts/models/<model>/fold<k>/`` (not the ``foldall`` fit) and
 writes ``artifacts/test/<model>.npz`` (+ index; ``shared.maps`` format, keyed by uid ``test/<case_id>``,
-native size, in sample_submission order).
+native size, in sample_submission order) and ``<model>.sources.json`` (the checkpoints' sha256 and the TTA
+set), so that ``recodai predict --maps`` reuses the maps only when its bundle holds those very checkpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.config import data_root
 from shared.dataset import Layout, load_table, unlabelled_rows
 from shared.evidence_maps import EvidenceStore
 from shared.logs import setup_logging
+from shared.maps import write_sources
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ def write_test_maps(
         for spec in predictor.evidence_specs:
             store.check_spec(spec)
         evidence = store.__getitem__
-    return write_maps(predictor, rows, out, f"test {model}", evidence)
+    path = write_maps(predictor, rows, out, f"test {model}", evidence)
+    write_sources(path, checkpoints, predictor.tta)  # lets prediction reuse these maps (ensemble.cached_maps)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
