@@ -156,20 +156,24 @@ def canonical(coefficients: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndar
     swap = np.abs(c10) > np.abs(c01)
     first = np.where(swap, c10, c01)  # the coefficient that becomes c01
     second = np.where(swap, c01, c10)
-    flip_cols, flip_rows = first < 0, second < 0
+    # the wanted (transpose, flip rows, flip columns) as a 3-bit code; one lookup gives the symmetry
+    code = swap.astype(np.intp) * 4 + (second < 0) * 2 + (first < 0)
+    known = {SYMMETRIES[n]: i for i, n in enumerate(names)}
+    lookup = np.array([known.get((bool(c & 4), bool(c & 2), bool(c & 1)), -1) for c in range(8)])
+    found = lookup[code] >= 0
+    code = np.where(found, code, 0)  # a symmetry outside ``names``: the descriptor stays as it is
+    symmetry = np.where(found, lookup[code], 0)
     # transposing first makes (u, v) -> (v, u); then c01 flips with columns and c10 with rows
-    wanted = np.stack([swap, flip_rows, flip_cols], axis=1)
-    table = np.array([SYMMETRIES[n] for n in names])
-    match = (wanted[:, None, :] == table[None, :, :]).all(axis=2)
-    found = match.any(axis=1)
-    symmetry = np.where(found, match.argmax(axis=1), 0)
-    # apply the chosen symmetry: transpose (swap u, v) where wanted, then the sign of each flip
-    swapped = [FREQUENCIES.index((v, u)) for u, v in FREQUENCIES]
-    out = np.where((swap & found)[:, None], coefficients[:, swapped], coefficients)
+    swapped = np.array([FREQUENCIES.index((v, u)) for u, v in FREQUENCIES])
     odd_u = np.array([(-1.0) ** u for u, _ in FREQUENCIES], np.float32)
     odd_v = np.array([(-1.0) ** v for _, v in FREQUENCIES], np.float32)
-    out *= np.where((flip_rows & found)[:, None], odd_u, np.float32(1.0))
-    out *= np.where((flip_cols & found)[:, None], odd_v, np.float32(1.0))
+    signs = np.stack(
+        [(odd_u if c & 2 else 1.0) * (odd_v if c & 1 else 1.0) * np.ones(len(FREQUENCIES)) for c in range(8)]
+    )
+    out = coefficients.copy()
+    transposed = np.flatnonzero(code >= 4)
+    out[transposed] = coefficients[transposed][:, swapped]
+    out *= signs.astype(np.float32)[code]
     return out, symmetry
 
 
