@@ -14,7 +14,7 @@ from shared.cli import main as recodai
 from shared.config import REPO_ROOT, load_params
 from shared.dataset import load_table
 from shared.folds import assign_folds
-from shared.maps import MapReader
+from shared.maps import MapReader, read_sources
 from tests.conftest import build_kaggle_root, write_root_evidence
 from tests.test_segmenter_train import tiny_params
 
@@ -58,6 +58,21 @@ def test_test_maps_average_the_fold_models_in_submission_order(trained):
         assert reader["test/45"].shape == (30, 40)
     with pytest.raises(FileNotFoundError, match="no fold checkpoints"):
         fold_checkpoints(base / "art" / "models", "absent")
+
+    # two worker processes of one thread each: same rows, same order, maps equal up to float summation order
+    parallel = write_test_maps(
+        MODEL,
+        root,
+        base / "art" / "models",
+        base / "art" / "par" / f"{MODEL}.npz",
+        evidence_dir=base / EVIDENCE,
+        jobs=2,
+    )
+    with MapReader(path) as serial, MapReader(parallel) as spread:
+        assert spread.uids == serial.uids
+        for uid in serial.uids:
+            assert np.abs(spread.raw(uid).astype(int) - serial.raw(uid).astype(int)).max() <= 1
+    assert read_sources(parallel) == read_sources(path)  # the same checkpoints and TTA behind both
 
 
 def test_report_scores_every_fold_compares_tta_and_draws_a_gallery(trained, monkeypatch):

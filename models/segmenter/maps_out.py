@@ -1,16 +1,26 @@
-"""Write probability maps of many images to one ``shared.maps`` file (streaming, with progress)."""
+"""Write probability maps of many images to one ``shared.maps`` file (streaming, with progress).
+
+``write_maps`` predicts in this process; ``write_maps_parallel`` spreads the images over worker
+processes with one torch thread each (small networks on a few cores run faster as several one-thread
+processes than as one process whose threads fight over tiny kernels, and it is how prediction's worker
+pool runs them too). Both store the rows in the given order.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from models.segmenter.data import EvidenceLookup
 from models.segmenter.infer import Predictor
 from shared.images import load_image
-from shared.maps import MapWriter
+from shared.maps import MapWriter, quantize
 
 
 def write_maps(
@@ -29,4 +39,57 @@ def write_maps(
             if prob.shape != (int(row["height"]), int(row["width"])):
                 raise ValueError(f"{row['image_path']}: map {prob.shape} != image {row['height']}x{row['width']}")
             writer.add(row["uid"], prob)
+    return Path(path)
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(checkpoints: list[str], device: str, tta: bool | str, evidence_dir: str | None) -> None:
+    import torch
+
+    from models.segmenter.infer import load_predictor
+    from shared.evidence_maps import EvidenceStore
+
+    torch.set_num_threads(1)
+    _WORKER["predictor"] = predictor = load_predictor(checkpoints, device=device, tta=tta)
+    _WORKER["evidence"] = EvidenceStore(evidence_dir) if evidence_dir and predictor.evidence_specs else None
+
+
+def _predict_row(job: tuple[str, str]) -> np.ndarray:
+    uid, image_path = job
+    evidence = _WORKER["evidence"]
+    extra = evidence[uid] if evidence is not None else None
+    return quantize(_WORKER["predictor"].predict(load_image(image_path), extra))
+
+
+def write_maps_parallel(
+    checkpoints: Sequence[str | Path],
+    rows: pd.DataFrame,
+    path: str | Path,
+    jobs: int,
+    desc: str = "maps",
+    device: str = "cpu",
+    tta: bool | str = True,
+    evidence_dir: str | Path | None = None,
+) -> Path:
+    """``write_maps`` for the mean of ``checkpoints``, over ``jobs`` worker processes of one torch thread each.
+
+    Every worker loads the checkpoints once and reads evidence from ``evidence_dir`` (the evidence stage;
+    None: computed where needed). The file holds the rows in the order given, whatever ``jobs`` is.
+    """
+    context = multiprocessing.get_context("spawn")
+    arguments = ([str(c) for c in checkpoints], device, tta, None if evidence_dir is None else str(evidence_dir))
+    tasks = list(zip(rows["uid"], rows["image_path"].astype(str), strict=True))
+    with (
+        ProcessPoolExecutor(max(1, jobs), context, initializer=_start_worker, initargs=arguments) as pool,
+        MapWriter(path) as writer,
+    ):
+        maps = pool.map(_predict_row, tasks)
+        for (uid, image_path), (_, row), prob in tqdm(
+            zip(tasks, rows.iterrows(), maps, strict=True), total=len(tasks), desc=desc, leave=False, disable=None
+        ):
+            if prob.shape != (int(row["height"]), int(row["width"])):
+                raise ValueError(f"{image_path}: map {prob.shape} != image {row['height']}x{row['width']}")
+            writer.add(uid, prob)
     return Path(path)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from models.segmenter.checkpoints import NAME_PATTERN, find_checkpoints
 from models.segmenter.config import section
 from models.segmenter.infer import load_predictor
-from models.segmenter.maps_out import write_maps
+from models.segmenter.maps_out import write_maps, write_maps_parallel
 from models.segmenter.networks import set_threads
 from shared.config import data_root
 from shared.dataset import Layout, load_table, unlabelled_rows
@@ -43,8 +44,12 @@ def write_test_maps(
     out: str | Path,
     device: str = "cpu",
     evidence_dir: str | Path | None = "artifacts/evidence",
+    jobs: int = 1,
 ) -> Path | None:
-    """Mean fold-model maps of every test image of ``root``; None when the root has no test images."""
+    """Mean fold-model maps of every test image of ``root``; None when the root has no test images.
+
+    ``jobs`` > 1: that many worker processes of one torch thread each (``write_maps_parallel``).
+    """
     table = load_table(root)
     rows = unlabelled_rows(table, Layout(Path(root)).sample_submission)
     checkpoints = fold_checkpoints(models_dir, model)
@@ -56,7 +61,10 @@ def write_test_maps(
         for spec in predictor.evidence_specs:
             store.check_spec(spec)
         evidence = store.__getitem__
-    path = write_maps(predictor, rows, out, f"test {model}", evidence)
+    if jobs > 1:
+        path = write_maps_parallel(checkpoints, rows, out, jobs, f"test {model}", device, True, evidence_dir)
+    else:
+        path = write_maps(predictor, rows, out, f"test {model}", evidence)
     write_sources(path, checkpoints, predictor.tta)  # lets prediction reuse these maps (ensemble.cached_maps)
     return path
 
@@ -69,11 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="map file (default: artifacts/test/<model>.npz)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--evidence", default="artifacts/evidence", help="evidence folder (the evidence stage)")
+    parser.add_argument(
+        "--jobs", type=int, help="worker processes of one torch thread each (default segmenter.map_jobs; 0: every core)"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     set_threads(section().get("threads", 0))
     out = args.out or f"artifacts/test/{args.model}.npz"
-    path = write_test_maps(args.model, data_root(args.root), args.models_dir, out, args.device, args.evidence)
+    jobs = section().get("map_jobs", 1) if args.jobs is None else args.jobs
+    jobs = jobs or len(os.sched_getaffinity(0))
+    path = write_test_maps(args.model, data_root(args.root), args.models_dir, out, args.device, args.evidence, jobs)
     log.info("wrote %s", path)
 
 
