@@ -9,7 +9,7 @@ pool runs them too). Both store the rows in the given order.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -23,6 +23,18 @@ from shared.images import load_image
 from shared.maps import MapWriter, quantize
 
 
+def _store(rows: pd.DataFrame, maps: Iterable[np.ndarray], path: str | Path, desc: str) -> Path:
+    """Write ``maps`` (one per row, in row order) under the rows' uids, checking each fits its image."""
+    with MapWriter(path) as writer:
+        for (_, row), prob in tqdm(
+            zip(rows.iterrows(), maps, strict=True), total=len(rows), desc=desc, leave=False, disable=None
+        ):
+            if prob.shape != (int(row["height"]), int(row["width"])):
+                raise ValueError(f"{row['image_path']}: map {prob.shape} != image {row['height']}x{row['width']}")
+            writer.add(row["uid"], prob)
+    return Path(path)
+
+
 def write_maps(
     predictor: Predictor,
     rows: pd.DataFrame,
@@ -32,14 +44,14 @@ def write_maps(
 ) -> Path:
     """Predict every row's image at native size and store it under its ``uid`` (``evidence``: precomputed
     evidence by uid; without it, the predictor computes what its members need)."""
-    with MapWriter(path) as writer:
-        for _, row in tqdm(rows.iterrows(), total=len(rows), desc=desc, leave=False, disable=None):
-            extra = evidence(row["uid"]) if evidence is not None and predictor.evidence_specs else None
-            prob = predictor.predict(load_image(row["image_path"]), extra)
-            if prob.shape != (int(row["height"]), int(row["width"])):
-                raise ValueError(f"{row['image_path']}: map {prob.shape} != image {row['height']}x{row['width']}")
-            writer.add(row["uid"], prob)
-    return Path(path)
+    use_evidence = evidence is not None and bool(predictor.evidence_specs)
+
+    def maps() -> Iterator[np.ndarray]:
+        for _, row in rows.iterrows():
+            extra = evidence(row["uid"]) if use_evidence else None
+            yield predictor.predict(load_image(row["image_path"]), extra)
+
+    return _store(rows, maps(), path, desc)
 
 
 _WORKER: dict = {}
@@ -81,15 +93,5 @@ def write_maps_parallel(
     context = multiprocessing.get_context("spawn")
     arguments = ([str(c) for c in checkpoints], device, tta, None if evidence_dir is None else str(evidence_dir))
     tasks = list(zip(rows["uid"], rows["image_path"].astype(str), strict=True))
-    with (
-        ProcessPoolExecutor(max(1, jobs), context, initializer=_start_worker, initargs=arguments) as pool,
-        MapWriter(path) as writer,
-    ):
-        maps = pool.map(_predict_row, tasks)
-        for (uid, image_path), (_, row), prob in tqdm(
-            zip(tasks, rows.iterrows(), maps, strict=True), total=len(tasks), desc=desc, leave=False, disable=None
-        ):
-            if prob.shape != (int(row["height"]), int(row["width"])):
-                raise ValueError(f"{image_path}: map {prob.shape} != image {row['height']}x{row['width']}")
-            writer.add(uid, prob)
-    return Path(path)
+    with ProcessPoolExecutor(max(1, jobs), context, initializer=_start_worker, initargs=arguments) as pool:
+        return _store(rows, pool.map(_predict_row, tasks), path, desc)
