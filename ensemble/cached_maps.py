@@ -11,6 +11,7 @@ row is identical whether its maps were read or computed.
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,12 +42,21 @@ class CachedMaps:
         if sources != expected:
             log.warning("%s: made by other checkpoints or TTA than the bundle's %s; running it instead", path, name)
             return None
-        return cls(MapReader(path))
+        try:
+            return cls(MapReader(path))
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a broken cache must not sink the run
+            log.warning("%s: unreadable (%s); running %s instead", path, exc, name)
+            return None
 
     def get(self, case_id: str, shape: tuple[int, int]) -> np.ndarray | None:
-        """The float32 map of ``case_id`` if stored at ``shape``; None otherwise (the component then runs)."""
+        """The float32 map of ``case_id`` if stored and readable at ``shape``; None otherwise (the component
+        then runs)."""
         uid = f"test/{case_id}"
         if uid not in self.reader:
             return None
-        prob = self.reader[uid]
+        try:
+            prob = self.reader[uid]
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            log.warning("%s: map of %s unreadable (%s); running the component", self.reader.path, uid, exc)
+            return None
         return prob if prob.shape == tuple(shape) else None

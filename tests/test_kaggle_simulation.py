@@ -254,3 +254,9 @@ def test_prediction_reuses_the_test_maps_stage_only_when_they_fit_the_bundle(tra
     record["checkpoints"] = {name: "0" * 64 for name in record["checkpoints"]}
     sources.write_text(json.dumps(record))
     assert Stack.from_bundle(bundle, maps_dir=maps).cached == {}
+
+    # a damaged map file is skipped (the segmenter runs), never fatal
+    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None)
+    assert set(Stack.from_bundle(bundle, maps_dir=maps).cached) == {segmenter}
+    (maps / f"{segmenter}.npz").write_bytes(b"not a zip file")
+    assert Stack.from_bundle(bundle, maps_dir=maps).cached == {}
