@@ -245,13 +245,12 @@ def _match(desc: np.ndarray, norms: np.ndarray, index: np.ndarray, grid: tuple[i
     order = np.argsort(_sort_key(canon, spec.key_bins))
     canon, to_canon, index, norms = canon[order], to_canon[order], index[order], norms[order]
     noise = 2.0 * canon.shape[1]
-    ys, xs = np.divmod(index, grid[1])
+    ys, xs = (v.astype(np.int32) for v in np.divmod(index, grid[1]))
     compose = _composition(names)
     best = np.full(len(desc), np.inf, np.float32)
     partner = np.full(len(desc), -1, np.int64)
     symmetry = np.full(len(desc), -1, np.int64)
     min_offset = spec.min_offset * spec.patch
-    positions = np.arange(len(desc))
     for step in range(1, spec.neighbours + 1):
         # neighbours in sorted order: contiguous slices, no gathers
         diff = canon[:-step] - canon[step:]
@@ -259,16 +258,16 @@ def _match(desc: np.ndarray, norms: np.ndarray, index: np.ndarray, grid: tuple[i
         value = np.einsum("ij,ij->i", diff, diff) * energy / (noise + spec.shape_tolerance * energy)
         far = np.maximum(np.abs(ys[:-step] - ys[step:]), np.abs(xs[:-step] - xs[step:])) >= min_offset
         value[~far] = np.inf
+        # pair k joins descriptor k (``first``) and k + step (``second``); each side keeps its best partner.
         # canon = S_a(a) = S_b(b)  =>  b = S_b^-1 S_a (a): the symmetry carrying a's content onto b's
-        first, second = slice(None, -step), slice(step, None)
-        for me, other, sym in (
-            (first, second, compose[to_canon[first], to_canon[second]]),
-            (second, first, compose[to_canon[second], to_canon[first]]),
+        for me, other, offset in (
+            (slice(None, -step), slice(step, None), step),
+            (slice(step, None), slice(None, -step), 0),
         ):
-            better = value < best[me]
-            best[me][better] = value[better]
-            partner[me][better] = positions[other][better]
-            symmetry[me][better] = sym[better]
+            pairs = np.flatnonzero(value < best[me])
+            best[me][pairs] = value[pairs]
+            partner[me][pairs] = pairs + offset
+            symmetry[me][pairs] = compose[to_canon[me][pairs], to_canon[other][pairs]]
     found = np.isfinite(best)
     residual = np.where(found, best, 1.0)  # residual / what independent noise would leave
     strength = np.clip(-np.log10(residual + RESIDUAL_FLOOR) / 3.0, 0.0, 1.0).astype(np.float32)
