@@ -125,24 +125,29 @@ def _work_grey(image: np.ndarray, max_pixels: int) -> np.ndarray:
     return resize(grey, (max(1, round(height * scale)), max(1, round(width * scale))))
 
 
+def _dct_planes(grey: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch origin: raw DCT coefficients as planes ``(F, h, w)`` and the patch norm (mean removed) ``(h, w)``."""
+    h, w = grey.shape[0] - side + 1, grey.shape[1] - side + 1
+    mean = cv2.boxFilter(grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    square = cv2.boxFilter(grey * grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    norm = np.sqrt(np.clip(square - mean * mean, 0, None))[:h, :w] * side  # = ||patch - mean||
+    bases = {k: _cos_basis(side, k) for k in range(5)}
+    planes = np.empty((len(FREQUENCIES), h, w), np.float32)  # one contiguous plane per frequency
+    for index, (u, v) in enumerate(FREQUENCIES):
+        filtered = cv2.sepFilter2D(
+            grey, -1, bases[v], bases[u], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+        )  # correlation: sum over the patch whose top-left corner is at the output pixel
+        planes[index] = filtered[:h, :w]
+    return planes, norm
+
+
 def describe(grey: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Per patch origin ``(y, x)``: DCT coefficients ``(h, w, F)`` normalised by contrast, and contrast ``(h, w)``.
 
     ``h, w`` = image size - ``side`` + 1 (patches wholly inside the image).
     """
-    h, w = grey.shape[0] - side + 1, grey.shape[1] - side + 1
-    mean = cv2.boxFilter(grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
-    square = cv2.boxFilter(grey * grey, -1, (side, side), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
-    contrast = np.sqrt(np.clip(square - mean * mean, 0, None))[:h, :w] * side  # = ||patch - mean||
-    bases = {k: _cos_basis(side, k) for k in range(5)}
-    coefficients = np.empty((h, w, len(FREQUENCIES)), np.float32)
-    for index, (u, v) in enumerate(FREQUENCIES):
-        filtered = cv2.sepFilter2D(
-            grey, -1, bases[v], bases[u], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
-        )  # correlation: sum over the patch whose top-left corner is at the output pixel
-        coefficients[:, :, index] = filtered[:h, :w]
-    coefficients /= np.maximum(contrast, 1e-6)[:, :, None]
-    return coefficients, contrast / side
+    planes, norm = _dct_planes(grey, side)
+    return (planes / np.maximum(norm, 1e-6)).transpose(1, 2, 0), norm / side
 
 
 def canonical(coefficients: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +192,8 @@ def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.
     side = spec.patch
     if min(grey.shape) < 2 * side:
         return np.zeros((*native, len(CHANNELS)), np.uint8)
-    coefficients, contrast = describe(grey, side)
+    planes, norm = _dct_planes(grey, side)
+    contrast = norm / side
     h, w = contrast.shape
     page = _page_share(grey, spec)[:h, :w]
     textured = np.flatnonzero((contrast.ravel() > spec.min_contrast) & (page.ravel() <= spec.max_paper_share))
@@ -196,7 +202,8 @@ def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.
     if len(textured) > 1:
         sigma = max(spec.noise_floor, noise_sigma(grey, contrast > spec.min_contrast))
         norms = contrast.ravel()[textured] * side / sigma  # patch energy in units of the noise
-        desc = coefficients.reshape(-1, len(FREQUENCIES))[textured]
+        desc = np.ascontiguousarray(planes.reshape(len(FREQUENCIES), -1)[:, textured].T)  # textured patches only
+        desc /= np.maximum(norm.ravel()[textured], 1e-6)[:, None]
         s, c = _match(desc, norms, textured, (h, w), spec)
         strength[textured], coherence[textured] = s, c
     maps = np.zeros((*grey.shape, len(CHANNELS)), np.float32)
