@@ -130,3 +130,38 @@ def test_tiny_exact_copy_of_an_object_is_found(params):
     assert len(result.operations) == 1
     assert of1_masks(result.operations, [truth]) >= 0.5
     assert not match_image(image, params).operations
+
+
+def test_panel_pair_refinement_recovers_a_zoom_between_coarse_steps():
+    """The thumbnail search places a zoomed copy to within a zoom step; ECC over the copy's pixels must then
+    recover the exact transform (a 1 % scale error misplaces a 400 px panel's far end by 4 px)."""
+    from models.matcher.panelpairs import refine_affine
+
+    rng = np.random.default_rng(7)
+    page = np.full((400, 700), 255, np.float32)
+    page[20:180, 20:340] = scanned_blot(rng, 160, 320)[:, :, 0]
+    truth = np.array([[1.27, 0.0, 330.0], [0.0, 1.27, 170.0]])  # crop of panel 1 zoomed into x 360-680, y 195-380
+    copy = cv2.warpAffine(page, truth, (700, 400), flags=cv2.INTER_CUBIC)
+    region = np.zeros(page.shape, bool)
+    region[195:380, 360:680] = True
+    page[region] = copy[region]
+    start = truth + np.array([[0.015, 0.0, -4.0], [0.0, -0.01, 3.0]])
+    found = refine_affine(page, start, region)
+    corners = np.array([[360.0, 195.0, 1.0], [680.0, 380.0, 1.0]])
+    inverse = lambda a: np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]  # noqa: E731
+    assert np.abs(corners @ inverse(found).T - corners @ inverse(truth).T).max() < 0.5
+
+
+def test_zoomed_blot_panel_copy_is_found(params):
+    page, boxes = blot_grid(rows=3, cols=2, seed=9)
+    sy0, sx0 = boxes[2][:2]
+    dy0, dx0, dy1, dx1 = boxes[5]
+    crop = page[sy0 + 10 : sy0 + 10 + 70, sx0 + 30 : sx0 + 30 + 233]  # 78 % of panel c ...
+    forged = page.copy()
+    forged[dy0:dy1, dx0:dx1] = cv2.resize(crop, (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_CUBIC)  # ... fills f
+    truth = np.zeros(page.shape[:2], bool)
+    truth[sy0 + 10 : sy0 + 80, sx0 + 30 : sx0 + 263] = truth[dy0:dy1, dx0:dx1] = True
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.8
+
