@@ -165,3 +165,19 @@ def test_zoomed_blot_panel_copy_is_found(params):
     assert len(result.operations) == 1
     assert of1_masks(result.operations, [truth]) >= 0.8
 
+
+@pytest.mark.parametrize("quality", [78, 86])
+def test_copy_in_a_colour_jpeg_is_judged_with_the_chroma_error_of_that_jpeg(params, quality):
+    """Colour JPEG stores chroma at half resolution: a copy's colour channels stray from their source by more
+    than its grey image does, by what the figure's own compression explains (not a channel beside its merge)."""
+    from shared.synth.scenarios import micro_panel
+
+    image = micro_panel(np.random.default_rng(5), "fluorescence", 300, 400)
+    forged = image.copy()
+    forged[180:280, 260:380] = image[30:130, 40:160][::-1]
+    truth = np.zeros(image.shape[:2], bool)
+    truth[180:280, 260:380] = truth[30:130, 40:160] = True
+    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
+    assert len(result.operations) == 1, [v.reason for v in result.candidates]
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(image, quality, gray=False), params).operations
