@@ -181,3 +181,24 @@ def test_copy_in_a_colour_jpeg_is_judged_with_the_chroma_error_of_that_jpeg(para
     assert len(result.operations) == 1, [v.reason for v in result.candidates]
     assert of1_masks(result.operations, [truth]) >= 0.8
     assert not match_image(jpeg_roundtrip(image, quality, gray=False), params).operations
+
+
+@pytest.mark.parametrize("texture", ["immunohistochemistry", "histology"])
+def test_turned_object_copy_is_found_after_jpeg(params, texture):
+    """A JPEG'd copy differs from its source by two compression errors, which moves its patch descriptors by
+    about what that error is over the patch's contrast; the dense branch must still count it as near-exact."""
+    from shared.synth.scenarios import micro_panel
+    from tests import matcher_figures as figures
+
+    if texture == "histology":
+        image = micro_panel(np.random.default_rng(0), "histology", 220, 600)
+    else:
+        image = figures.texture(texture, (220, 600), seed=0)
+    forged = image.copy()
+    forged[140:188, 400:448] = np.rot90(image[30:78, 100:148])
+    truth = np.zeros(image.shape[:2], bool)
+    truth[140:188, 400:448] = truth[30:78, 100:148] = True
+    result = match_image(jpeg_roundtrip(forged, 77, gray=False), params)
+    assert len(result.operations) == 1, [v.reason for v in result.candidates]
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(image, 77, gray=False), params).operations

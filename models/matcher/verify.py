@@ -105,7 +105,7 @@ class VerifyContext:
         # (not widened by JPEG: in a compressed figure, noise-only stretches would agree with any other)
         self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
 
-    def _jpeg(self, region: np.ndarray) -> float:
+    def jpeg_error(self, region: np.ndarray) -> float:
         """Mean JPEG error of the figure's own compression over ``region`` (0 without JPEG)."""
         if self.compression is None or not region.any():
             return 0.0
@@ -124,7 +124,7 @@ class VerifyContext:
         """Residual (grey levels) below which a copy in ``region`` holds "the same pixels": a share of the
         image noise, or what the figure's own JPEG compression explains there."""
         p = self.params
-        return max(p.max_noise_ratio * max(self.noise, p.residual_floor), p.compression_ratio * self._jpeg(region))
+        return max(p.max_noise_ratio * max(self.noise, p.residual_floor), p.compression_ratio * self.jpeg_error(region))
 
     def exact_at_native(self, affine: np.ndarray, region: np.ndarray) -> bool:
         """Whether a copy (``region``: copy pixels, working coordinates) that the downscaled working image
