@@ -130,3 +130,75 @@ def test_tiny_exact_copy_of_an_object_is_found(params):
     assert len(result.operations) == 1
     assert of1_masks(result.operations, [truth]) >= 0.5
     assert not match_image(image, params).operations
+
+
+def test_panel_pair_refinement_recovers_a_zoom_between_coarse_steps():
+    """The thumbnail search places a zoomed copy to within a zoom step; ECC over the copy's pixels must then
+    recover the exact transform (a 1 % scale error misplaces a 400 px panel's far end by 4 px)."""
+    from models.matcher.panelpairs import refine_affine
+
+    rng = np.random.default_rng(7)
+    page = np.full((400, 700), 255, np.float32)
+    page[20:180, 20:340] = scanned_blot(rng, 160, 320)[:, :, 0]
+    truth = np.array([[1.27, 0.0, 330.0], [0.0, 1.27, 170.0]])  # crop of panel 1 zoomed into x 360-680, y 195-380
+    copy = cv2.warpAffine(page, truth, (700, 400), flags=cv2.INTER_CUBIC)
+    region = np.zeros(page.shape, bool)
+    region[195:380, 360:680] = True
+    page[region] = copy[region]
+    start = truth + np.array([[0.015, 0.0, -4.0], [0.0, -0.01, 3.0]])
+    found = refine_affine(page, start, region)
+    corners = np.array([[360.0, 195.0, 1.0], [680.0, 380.0, 1.0]])
+    inverse = lambda a: np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]  # noqa: E731
+    assert np.abs(corners @ inverse(found).T - corners @ inverse(truth).T).max() < 0.5
+
+
+def test_zoomed_blot_panel_copy_is_found(params):
+    page, boxes = blot_grid(rows=3, cols=2, seed=9)
+    sy0, sx0 = boxes[2][:2]
+    dy0, dx0, dy1, dx1 = boxes[5]
+    crop = page[sy0 + 10 : sy0 + 10 + 70, sx0 + 30 : sx0 + 30 + 233]  # 78 % of panel c ...
+    forged = page.copy()
+    forged[dy0:dy1, dx0:dx1] = cv2.resize(crop, (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_CUBIC)  # ... fills f
+    truth = np.zeros(page.shape[:2], bool)
+    truth[sy0 + 10 : sy0 + 80, sx0 + 30 : sx0 + 263] = truth[dy0:dy1, dx0:dx1] = True
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.8
+
+
+@pytest.mark.parametrize("quality", [78, 86])
+def test_copy_in_a_colour_jpeg_is_judged_with_the_chroma_error_of_that_jpeg(params, quality):
+    """Colour JPEG stores chroma at half resolution: a copy's colour channels stray from their source by more
+    than its grey image does, by what the figure's own compression explains (not a channel beside its merge)."""
+    from shared.synth.scenarios import micro_panel
+
+    image = micro_panel(np.random.default_rng(5), "fluorescence", 300, 400)
+    forged = image.copy()
+    forged[180:280, 260:380] = image[30:130, 40:160][::-1]
+    truth = np.zeros(image.shape[:2], bool)
+    truth[180:280, 260:380] = truth[30:130, 40:160] = True
+    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
+    assert len(result.operations) == 1, [v.reason for v in result.candidates]
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(image, quality, gray=False), params).operations
+
+
+@pytest.mark.parametrize("texture", ["immunohistochemistry", "histology"])
+def test_turned_object_copy_is_found_after_jpeg(params, texture):
+    """A JPEG'd copy differs from its source by two compression errors, which moves its patch descriptors by
+    about what that error is over the patch's contrast; the dense branch must still count it as near-exact."""
+    from shared.synth.scenarios import micro_panel
+    from tests import matcher_figures as figures
+
+    if texture == "histology":
+        image = micro_panel(np.random.default_rng(0), "histology", 220, 600)
+    else:
+        image = figures.texture(texture, (220, 600), seed=0)
+    forged = image.copy()
+    forged[140:188, 400:448] = np.rot90(image[30:78, 100:148])
+    truth = np.zeros(image.shape[:2], bool)
+    truth[140:188, 400:448] = truth[30:78, 100:148] = True
+    result = match_image(jpeg_roundtrip(forged, 77, gray=False), params)
+    assert len(result.operations) == 1, [v.reason for v in result.candidates]
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(image, 77, gray=False), params).operations

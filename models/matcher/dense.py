@@ -36,6 +36,10 @@ DIHEDRAL = {
 }
 MAX_FREQUENCY = 3  # DCT coefficients (u, v) with 1 <= u + v <= 3: nine numbers per patch
 EXACT_SHARE = 0.25  # a match's vote falls off as exp(-(distance / (EXACT_SHARE * radius))^2)
+# descriptor distance of a copy whose pixels each carry independent errors of mean |e| on both sides: the
+# difference has std sqrt(2) * sqrt(pi / 2) |e| = 1.77 |e| per pixel, hence per orthonormal DCT coefficient; over
+# the nine coefficients (divided by patch std x side) the distance is about 3 x that
+COPY_SPREAD = 3.0 * 1.77
 KEY_DIMS = 5  # the five coefficients with u + v <= 2 form the hash key (a set closed under the transforms)
 MAX_BUCKET = 16  # larger hash buckets hold featureless or repeated texture and are skipped
 
@@ -79,9 +83,20 @@ def patch_features(gray: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dense_candidates(
-    work: WorkingImage, layout: Layout, content: np.ndarray, params: DenseParams, min_offset_px: float
+    work: WorkingImage,
+    layout: Layout,
+    content: np.ndarray,
+    params: DenseParams,
+    min_offset_px: float,
+    copy_error: float = 0.0,
 ) -> list[Candidate]:
-    """Candidate pairs from offset-consistent patch matches."""
+    """Candidate pairs from offset-consistent patch matches.
+
+    ``copy_error``: mean |error| (grey levels) the figure's own compression leaves on every pixel (0 when it
+    was not saved as JPEG). A JPEG'd copy differs from its source by two such errors, which moves its
+    descriptor by about ``COPY_SPREAD * copy_error / (patch std * patch side)``; a match that close still
+    votes as a near-exact one.
+    """
     h, w = work.shape
     ds = min(1.0, params.max_side / max(h, w))
     size = (max(1, round(w * ds)), max(1, round(h * ds)))
@@ -104,6 +119,7 @@ def dense_candidates(
     on_grid = (ys % stride == 0) & (xs % stride == 0)
     pts = np.stack([xs, ys], axis=1).astype(np.float64)
     desc = feats[ys, xs]
+    patch_std = std[ys, xs]
     grid_pts, grid_desc = pts[on_grid], desc[on_grid]
     if len(grid_pts) < params.min_matches:
         return []
@@ -122,8 +138,10 @@ def dense_candidates(
         q_idx, g_idx, dist = q_idx[far], g_idx[far], dist[far]
         keep = _g2nn(q_idx, dist, params.ratio, params.max_copies, params.radius)
         src, dst = pts[q_idx[keep]], grid_pts[g_idx[keep]]
-        # near-exact matches vote fully, merely similar ones hardly: copies repeat pixels, lanes look alike
-        votes = np.exp(-((dist[keep] / (EXACT_SHARE * params.radius)) ** 2))
+        # near-exact matches vote fully, merely similar ones hardly: copies repeat pixels, lanes look alike;
+        # "near-exact" includes what the figure's own compression leaves between a copy and its source
+        expected = COPY_SPREAD * copy_error / (np.maximum(patch_std[q_idx[keep]], params.min_std) * n)
+        votes = np.exp(-((dist[keep] / np.maximum(EXACT_SHARE * params.radius, expected)) ** 2))
         linear = np.array(DIHEDRAL[name], np.float64)
         src, dst = _fold(src, dst, linear)
         peaks = _offset_peaks(dst - src @ linear.T, votes, params)

@@ -34,6 +34,7 @@ EPS = 1e-3
 FINE = 2.5  # the fine thumbnails are this many times the coarse ones
 FINE_POOL = 3  # coarse matches measured again finely, per final candidate
 FINE_ZOOMS = (0.92, 0.96, 1.0, 1.04, 1.08)  # around a coarse zoom step (2^0.25 apart)
+ECC_BLURS = (5, 1)  # Gaussian pre-filter sizes of the two ECC refinement passes
 
 
 def transform_array(image: np.ndarray, name: str) -> np.ndarray:
@@ -140,28 +141,36 @@ def _affine(src: _Thumb, dst: _Thumb, name: str, moving_shape: tuple[int, int], 
     return affine if np.isfinite(affine).all() else None
 
 
-def _refine(gray: np.ndarray, affine: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """ECC refinement (affine motion) of ``affine`` over the copy pixels ``region``; unchanged on failure."""
+def refine_affine(gray: np.ndarray, affine: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """ECC refinement (affine motion) of ``affine`` over the copy pixels ``region``; unchanged on failure.
+
+    Two passes: with ECC's Gaussian pre-filter (a wide basin for a start a zoom step off), then without it
+    (the filter blurs a zoomed copy and its source by different amounts in their own pixels, which biases
+    the scale; unfiltered, the fit is exact to a fraction of a pixel)."""
     ys, xs = np.nonzero(region)
     if len(ys) < 64:
         return affine
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     template = np.ascontiguousarray(gray[y0:y1, x0:x1])
     mask = np.ascontiguousarray(region[y0:y1, x0:x1]).astype(np.uint8) * 255
+    everywhere = np.full(gray.shape, 255, np.uint8)
     warp = compose(invert(affine), np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])).astype(np.float32)
     try:
-        _, found = cv2.findTransformECC(
-            template,
-            gray,
-            warp,
-            cv2.MOTION_AFFINE,
-            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5),
-            mask,
-            5,
-        )
+        for blur in ECC_BLURS:
+            # the mask marks the copy's pixels in the template (plain findTransformECC masks the input image)
+            _, warp = cv2.findTransformECCWithMask(
+                template,
+                gray,
+                mask,
+                everywhere,
+                warp,
+                cv2.MOTION_AFFINE,
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5),
+                blur,
+            )
     except cv2.error:
         return affine
-    refined = invert(compose(found.astype(np.float64), np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])))
+    refined = invert(compose(warp.astype(np.float64), np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])))
     moved = np.abs(refined - affine)[:, 2].max()
     if not np.isfinite(refined).all() or moved > 0.1 * math.hypot(y1 - y0, x1 - x0):
         return affine
@@ -253,7 +262,7 @@ def panel_pair_candidates(
         sy0, sx0, sy1, sx1 = src_box
         inside = (sxy[:, 0] >= sx0) & (sxy[:, 0] < sx1 - 1) & (sxy[:, 1] >= sy0) & (sxy[:, 1] < sy1 - 1)
         region[yy[inside] + y0, xx[inside] + x0] = True
-        affine = _refine(work.gray, affine, region)
+        affine = refine_affine(work.gray, affine, region)
         src_pts, dst_pts = _seeds(affine, src_box, dst_box, content)
         if len(dst_pts) < 4:
             continue

@@ -81,16 +81,16 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
     content, overlays = content_mask(work, layout, p.masking)
     min_offset = max(p.keypoints.min_offset * work.diagonal, 2.0 * p.verify.window)
 
+    ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
     kps = detect(work.gray, content, p.keypoints, [panel.box for panel in layout.panels if panel.matchable])
     matches = match(kps, p.keypoints, min_offset)
     candidates = keypoint_candidates(kps, matches, layout.panel_at(kps.xy), p.ransac, min_offset)
     if p.dense.enabled:
-        candidates += dense_candidates(work, layout, content, p.dense, min_offset)
+        candidates += dense_candidates(work, layout, content, p.dense, min_offset, ctx.jpeg_error(content))
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
     candidates += panel_pair_candidates(work, layout, content, p.panel_pairs)  # bounded by its own max_candidates
     candidates += small_copy_candidates(work, layout, content, p.small_copies, min_offset)
 
-    ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
     pairs = [verify(c, ctx) for c in candidates]
     operations = assemble(pairs, p.operations)
 

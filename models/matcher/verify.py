@@ -33,7 +33,14 @@ from models.matcher.config import VerifyParams
 from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
-from models.matcher.residual import compression_error, fit_residual, jpeg_quality, native_residual, noise_sigma
+from models.matcher.residual import (
+    colour_compression_error,
+    compression_error,
+    fit_residual,
+    jpeg_quality,
+    native_residual,
+    noise_sigma,
+)
 
 REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
 REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
@@ -92,21 +99,32 @@ class VerifyContext:
         # a figure saved through JPEG: copies differ from their source by its compression error on both sides
         # (only seen on the figure's own pixel grid, so not on downscaled working images)
         quality = jpeg_quality(work.gray, content) if work.scale == 1.0 else None
+        self.quality = quality
         self.compression = compression_error(work.gray, quality) if quality is not None else None
+        self._colour_compression: np.ndarray | None = None
         # (not widened by JPEG: in a compressed figure, noise-only stretches would agree with any other)
         self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
 
-    def _jpeg(self, region: np.ndarray) -> float:
+    def jpeg_error(self, region: np.ndarray) -> float:
         """Mean JPEG error of the figure's own compression over ``region`` (0 without JPEG)."""
         if self.compression is None or not region.any():
             return 0.0
         return float(self.compression[region].mean())
 
+    def colour_jpeg(self, crop: tuple[slice, slice], region: np.ndarray) -> np.ndarray:
+        """Mean JPEG error of the figure's own compression per colour channel over ``region`` of ``crop``
+        (zeros without JPEG); chroma is stored coarser than luma, so a channel strays more than the grey."""
+        if self.compression is None or not region.any():
+            return np.zeros(3, np.float32)
+        if self._colour_compression is None:
+            self._colour_compression = colour_compression_error(self.work.rgb, self.quality)
+        return self._colour_compression[crop][region].mean(axis=0)
+
     def same_pixels(self, region: np.ndarray) -> float:
         """Residual (grey levels) below which a copy in ``region`` holds "the same pixels": a share of the
         image noise, or what the figure's own JPEG compression explains there."""
         p = self.params
-        return max(p.max_noise_ratio * max(self.noise, p.residual_floor), p.compression_ratio * self._jpeg(region))
+        return max(p.max_noise_ratio * max(self.noise, p.residual_floor), p.compression_ratio * self.jpeg_error(region))
 
     def exact_at_native(self, affine: np.ndarray, region: np.ndarray) -> bool:
         """Whether a copy (``region``: copy pixels, working coordinates) that the downscaled working image
@@ -368,8 +386,10 @@ def _same_colours(
     size = (measured.shape[1], measured.shape[0])
     target = rgb[crop].astype(np.float32)
     source = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    worst = max(fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] for c in range(3))
-    return worst <= COLOUR_SLACK * tolerance + 0.5  # chroma is stored coarser than luma (JPEG, 4:2:0)
+    allowed = np.maximum(COLOUR_SLACK * tolerance + 0.5, ctx.params.compression_ratio * ctx.colour_jpeg(crop, measured))
+    return all(
+        fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] <= allowed[c] for c in range(3)
+    )  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within what the figure's JPEG explains
 
 
 def effective_samples(image: np.ndarray, region: np.ndarray) -> float:
