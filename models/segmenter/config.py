@@ -33,7 +33,6 @@ class TrainConfig:
     patience: int = 3
     warmup: float = 0.1
     select: str = "best"  # best: the epoch with the best validation oF1 (scored every epoch); last: the final epoch
-
     pretrained: str | None = None
     num_workers: int = 0
     max_train_images: int | None = None
