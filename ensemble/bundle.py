@@ -58,7 +58,10 @@ class Bundle:
 
 
 def assemble(out: str | Path, meta_dir: str | Path, fusion_dir: str | Path, models_dir: str | Path) -> Path:
-    """Copy the tuned fusion, the meta model, matcher params and every fold checkpoint into ``out``."""
+    """Copy the tuned fusion, the meta model, matcher params and the prediction fold checkpoints into ``out``.
+
+    Which fold checkpoints: ``segmenter.predict_folds`` (:func:`models.segmenter.test_maps.prediction_checkpoints`).
+    """
     out, models_dir = Path(out), Path(models_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -75,9 +78,9 @@ def assemble(out: str | Path, meta_dir: str | Path, fusion_dir: str | Path, mode
         if name == "matcher":
             (out / "matcher.json").write_text(json.dumps(params["matcher"], indent=2, sort_keys=True))
             continue
-        from models.segmenter.test_maps import fold_checkpoints  # here: opening a bundle needs no torch
+        from models.segmenter.test_maps import prediction_checkpoints  # here: opening a bundle needs no torch
 
-        checkpoints = fold_checkpoints(models_dir, name)
+        checkpoints = prediction_checkpoints(models_dir, name)
         segmenters[name] = []
         for checkpoint in checkpoints:
             target = out / "checkpoints" / name / checkpoint.name

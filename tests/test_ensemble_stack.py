@@ -1,8 +1,10 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from ensemble import meta, tune
 from ensemble.fusion import FusionConfig, fused_instances
@@ -165,13 +167,23 @@ def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
             path.parent.mkdir(parents=True)
             path.write_bytes(b"weights")
         (models / name / "fold0" / "resume.pt").write_bytes(b"optimiser state")  # not a checkpoint name
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
-        folder = assemble(tmp_path / "bundle", stacked, stacked, models)
+    params = yaml.safe_load((stacked.parent / "params.yaml").read_text())
+
+    def assemble_with(predict_folds: int, out: Path) -> Path:
+        params.setdefault("segmenter", {})["predict_folds"] = predict_folds
+        path = tmp_path / f"params_{predict_folds}.yaml"  # params are cached per path
+        path.write_text(yaml.safe_dump(params))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("RECODAI_PARAMS", str(path))
+            return assemble(out, stacked, stacked, models)
+
+    fold0, fold1 = "good__enc__fold0__ep003__of1-0.500.pt", "good__enc__fold1__ep003__of1-0.500.pt"
+    first = Bundle.open(assemble_with(1, tmp_path / "bundle1"))  # segmenter.predict_folds: the first fold only
+    assert [p.name for p in first.segmenters["good"]] == [fold0]
+    folder = assemble_with(0, tmp_path / "bundle")  # 0: every fold model
     bundle = Bundle.open(folder)
     assert bundle.components == ["good", "noisy"]
-    fold1 = "good__enc__fold1__ep003__of1-0.500.pt"
-    assert [p.name for p in bundle.segmenters["good"]] == ["good__enc__fold0__ep003__of1-0.500.pt", fold1]
+    assert [p.name for p in bundle.segmenters["good"]] == [fold0, fold1]
     assert FusionConfig.load(bundle.fusion_path) == FusionConfig.load(stacked / "fusion.json")
     assert meta.MetaModel.load(folder).features == meta.MetaModel.load(stacked).features
     (folder / "checkpoints" / "good" / fold1).unlink()

@@ -88,6 +88,7 @@ def trained_bundle(tmp_path_factory) -> tuple[Path, Path, str]:
     params["ensemble"]["meta"]["lgbm"].update({"n_estimators": 20, "min_child_samples": 3})
     params["ensemble"]["fusion"].update({"weight_step": 0.5, "thresholds": [0.5], "min_area_fracs": [0.001]})
     params["matcher"]["jobs"] = 1
+    params["segmenter"]["predict_folds"] = 0  # the bundle holds every fold model (the time-guard levels drop them)
     params_path = tmp / "params.yaml"
     params_path.write_text(yaml.safe_dump(params))
 
@@ -233,7 +234,7 @@ def test_prediction_reuses_the_test_maps_stage_only_when_they_fit_the_bundle(tra
 
     bundle, root, segmenter = trained_bundle
     maps = tmp_path / "maps"
-    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None)
+    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None, n_folds=0)
     computed = predict_folder(Stack.from_bundle(bundle).annotate, root / "test_images", tmp_path / "computed.csv")
 
     stack = Stack.from_bundle(bundle, maps_dir=maps)
@@ -256,7 +257,7 @@ def test_prediction_reuses_the_test_maps_stage_only_when_they_fit_the_bundle(tra
     assert Stack.from_bundle(bundle, maps_dir=maps).cached == {}
 
     # a damaged map file is skipped (the segmenter runs), never fatal
-    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None)
+    write_test_maps(segmenter, root, bundle.parent / "models", maps / f"{segmenter}.npz", evidence_dir=None, n_folds=0)
     assert set(Stack.from_bundle(bundle, maps_dir=maps).cached) == {segmenter}
     (maps / f"{segmenter}.npz").write_bytes(b"not a zip file")
     assert Stack.from_bundle(bundle, maps_dir=maps).cached == {}

@@ -8,7 +8,7 @@ import pytest
 from models.segmenter.config import active_models, model_entry, model_spec
 from models.segmenter.pictures import heat_picture
 from models.segmenter.report import write_report
-from models.segmenter.test_maps import fold_checkpoints, write_test_maps
+from models.segmenter.test_maps import fold_checkpoints, prediction_checkpoints, write_test_maps
 from models.segmenter.train import fit
 from shared.cli import main as recodai
 from shared.config import REPO_ROOT, load_params
@@ -51,7 +51,12 @@ def test_test_maps_average_the_fold_models_in_submission_order(trained):
     base, root = trained
     assert len(fold_checkpoints(base / "art" / "models", MODEL)) == 3
     path = write_test_maps(
-        MODEL, root, base / "art" / "models", base / "art" / "test" / f"{MODEL}.npz", evidence_dir=base / EVIDENCE
+        MODEL,
+        root,
+        base / "art" / "models",
+        base / "art" / "test" / f"{MODEL}.npz",
+        evidence_dir=base / EVIDENCE,
+        n_folds=0,
     )
     with MapReader(path) as reader:
         assert reader.uids == ["test/46", "test/45"]  # sample_submission order
@@ -67,12 +72,33 @@ def test_test_maps_average_the_fold_models_in_submission_order(trained):
         base / "art" / "par" / f"{MODEL}.npz",
         evidence_dir=base / EVIDENCE,
         jobs=2,
+        n_folds=0,
     )
     with MapReader(path) as serial, MapReader(parallel) as spread:
         assert spread.uids == serial.uids
         for uid in serial.uids:
             assert np.abs(spread.raw(uid).astype(int) - serial.raw(uid).astype(int)).max() <= 1
     assert read_sources(parallel) == read_sources(path)  # the same checkpoints and TTA behind both
+
+
+def test_prediction_runs_the_first_n_folds_and_says_so(trained):
+    base, root = trained
+    models = base / "art" / "models"
+    fold_of = {p: p.parent.name for p in fold_checkpoints(models, MODEL)}
+    assert [fold_of[p] for p in prediction_checkpoints(models, MODEL, 1)] == ["fold0"]
+    assert [fold_of[p] for p in prediction_checkpoints(models, MODEL, 2)] == ["fold0", "fold1"]
+    assert prediction_checkpoints(models, MODEL, 0) == prediction_checkpoints(models, MODEL, 5) == list(fold_of)
+    with pytest.raises(ValueError, match="predict_folds"):
+        prediction_checkpoints(models, MODEL, -1)
+
+    one = write_test_maps(
+        MODEL, root, models, base / "art" / "one" / f"{MODEL}.npz", evidence_dir=base / EVIDENCE, n_folds=1
+    )
+    every = base / "art" / "test" / f"{MODEL}.npz"  # the 3-fold mean of the test above
+    assert len(read_sources(one)["checkpoints"]) == 1  # the cache check of recodai predict sees one model
+    with MapReader(one) as single, MapReader(every) as mean:
+        assert single.uids == mean.uids
+        assert any((single.raw(u) != mean.raw(u)).any() for u in single.uids)  # a different model, a different map
 
 
 def test_report_scores_every_fold_compares_tta_and_draws_a_gallery(trained, monkeypatch):

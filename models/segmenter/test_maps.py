@@ -1,8 +1,9 @@
-"""Test-image probability maps of one segmenter: the mean over its fold models, with their TTA.
+"""Test-image probability maps of one segmenter: the mean over its prediction fold models, with their TTA.
 
     python -m models.segmenter.test_maps --model corr_unet
 
-reads every fold checkpoint under ``artifacts/models/<model>/fold<k>/`` (not the ``foldall`` fit) and
+reads the fold checkpoints that prediction runs (``segmenter.predict_folds``: the first N folds, 0 = all;
+see :func:`prediction_checkpoints`) under ``artifacts/models/<model>/fold<k>/`` (never the ``foldall`` fit) and
 writes ``artifacts/test/<model>.npz`` (+ index; ``shared.maps`` format, keyed by uid ``test/<case_id>``,
 native size, in sample_submission order) and ``<model>.sources.json`` (the checkpoints' sha256 and the TTA
 set), so that ``recodai predict --maps`` reuses the maps only when its bundle holds those very checkpoints.
@@ -16,11 +17,11 @@ import os
 from pathlib import Path
 
 from models.segmenter.checkpoints import NAME_PATTERN, find_checkpoints
-from models.segmenter.config import section
+from models.segmenter.config import by_profile, section
 from models.segmenter.infer import load_predictor
 from models.segmenter.maps_out import write_maps, write_maps_parallel
 from models.segmenter.networks import set_threads
-from shared.config import data_root
+from shared.config import data_root, load_params
 from shared.dataset import Layout, load_table, unlabelled_rows
 from shared.evidence_maps import EvidenceStore
 from shared.logs import setup_logging
@@ -37,6 +38,23 @@ def fold_checkpoints(models_dir: str | Path, model: str) -> list[Path]:
     return paths
 
 
+def prediction_checkpoints(models_dir: str | Path, model: str, n_folds: int | None = None) -> list[Path]:
+    """The fold checkpoints prediction runs: those of the first ``n_folds`` folds by fold id (0: every fold).
+
+    ``n_folds`` defaults to ``segmenter.predict_folds`` of the active profile. One fold model costs a third of
+    three and is what made each OOF map, so the fusion tuned on OOF maps sees maps of the same kind.
+    """
+    if n_folds is None:
+        params = load_params()
+        n_folds = int(by_profile(section(params).get("predict_folds", 0), params))
+    if n_folds < 0:
+        raise ValueError(f"segmenter.predict_folds must be >= 0 (0: every fold), got {n_folds}")
+    paths = fold_checkpoints(models_dir, model)
+    folds = sorted({int(NAME_PATTERN.match(p.name)["fold"]) for p in paths})
+    keep = set(folds[:n_folds] if n_folds else folds)
+    return [p for p in paths if int(NAME_PATTERN.match(p.name)["fold"]) in keep]
+
+
 def write_test_maps(
     model: str,
     root: str | Path,
@@ -45,14 +63,16 @@ def write_test_maps(
     device: str = "cpu",
     evidence_dir: str | Path | None = "artifacts/evidence",
     jobs: int = 1,
+    n_folds: int | None = None,
 ) -> Path | None:
     """Mean fold-model maps of every test image of ``root``; None when the root has no test images.
 
-    ``jobs`` > 1: that many worker processes of one torch thread each (``write_maps_parallel``).
+    ``jobs`` > 1: that many worker processes of one torch thread each (``write_maps_parallel``);
+    ``n_folds``: fold models to average (:func:`prediction_checkpoints`; default ``segmenter.predict_folds``).
     """
     table = load_table(root)
     rows = unlabelled_rows(table, Layout(Path(root)).sample_submission)
-    checkpoints = fold_checkpoints(models_dir, model)
+    checkpoints = prediction_checkpoints(models_dir, model, n_folds)
     predictor = load_predictor(checkpoints, device=device, tta=True)
     log.info("%s: %d test images, %d fold models, TTA %s", model, len(rows), len(checkpoints), predictor.tta[0])
     evidence = None
