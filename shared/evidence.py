@@ -23,7 +23,9 @@ brings candidate partners next to each other, whatever their distance and orient
 compared with its next ``neighbours`` in that order. Patches without texture (flat fills) or mostly
 white (text and line art on the page: labels, letters, tick marks repeat by nature) carry no
 evidence; partners closer than ``min_offset`` x ``patch`` px are neighbours, not copies. Values are
-uint8 (x 255), ``(H, W, len(CHANNELS))``, at the image's size.
+uint8 (x 255), ``(H, W, len(CHANNELS))``, at the image's size. The per-patch loops (canonical
+orientation, partner search, neighbour agreement) are compiled with numba (``cache=True``: compiled once
+per machine, then loaded).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import cv2
+import numba
 import numpy as np
 
 from shared.images import resize
@@ -157,29 +160,17 @@ def canonical(coefficients: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndar
     ``names`` are used), so a patch and any flipped/rotated copy of it share one canonical descriptor.
     """
     i01, i10 = FREQUENCIES.index((0, 1)), FREQUENCIES.index((1, 0))
-    c01, c10 = coefficients[:, i01], coefficients[:, i10]
-    swap = np.abs(c10) > np.abs(c01)
-    first = np.where(swap, c10, c01)  # the coefficient that becomes c01
-    second = np.where(swap, c01, c10)
     # the wanted (transpose, flip rows, flip columns) as a 3-bit code; one lookup gives the symmetry
-    code = swap.astype(np.intp) * 4 + (second < 0) * 2 + (first < 0)
     known = {SYMMETRIES[n]: i for i, n in enumerate(names)}
-    lookup = np.array([known.get((bool(c & 4), bool(c & 2), bool(c & 1)), -1) for c in range(8)])
-    found = lookup[code] >= 0
-    code = np.where(found, code, 0)  # a symmetry outside ``names``: the descriptor stays as it is
-    symmetry = np.where(found, lookup[code], 0)
+    lookup = np.array([known.get((bool(c & 4), bool(c & 2), bool(c & 1)), -1) for c in range(8)], np.int64)
     # transposing first makes (u, v) -> (v, u); then c01 flips with columns and c10 with rows
-    swapped = np.array([FREQUENCIES.index((v, u)) for u, v in FREQUENCIES])
+    swapped = np.array([FREQUENCIES.index((v, u)) for u, v in FREQUENCIES], np.int64)
     odd_u = np.array([(-1.0) ** u for u, _ in FREQUENCIES], np.float32)
     odd_v = np.array([(-1.0) ** v for _, v in FREQUENCIES], np.float32)
     signs = np.stack(
         [(odd_u if c & 2 else 1.0) * (odd_v if c & 1 else 1.0) * np.ones(len(FREQUENCIES)) for c in range(8)]
-    )
-    out = coefficients.copy()
-    transposed = np.flatnonzero(code >= 4)
-    out[transposed] = coefficients[transposed][:, swapped]
-    out *= signs.astype(np.float32)[code]
-    return out, symmetry
+    ).astype(coefficients.dtype)
+    return _canonical_rows(np.ascontiguousarray(coefficients), i01, i10, lookup, swapped, signs)
 
 
 def compute_evidence(image: np.ndarray, spec: EvidenceSpec | None = None) -> np.ndarray:
@@ -253,28 +244,18 @@ def _match(desc: np.ndarray, norms: np.ndarray, index: np.ndarray, grid: tuple[i
     canon, to_canon, index, norms = canon[order], to_canon[order], index[order], norms[order]
     noise = 2.0 * canon.shape[1]
     ys, xs = (v.astype(np.int32) for v in np.divmod(index, grid[1]))
-    compose = _composition(names)
-    best = np.full(len(desc), np.inf, np.float32)
-    partner = np.full(len(desc), -1, np.int64)
-    symmetry = np.full(len(desc), -1, np.int64)
-    min_offset = spec.min_offset * spec.patch
-    for step in range(1, spec.neighbours + 1):
-        # neighbours in sorted order: contiguous slices, no gathers
-        diff = canon[:-step] - canon[step:]
-        energy = norms[:-step] * norms[step:]
-        value = np.einsum("ij,ij->i", diff, diff) * energy / (noise + spec.shape_tolerance * energy)
-        far = np.maximum(np.abs(ys[:-step] - ys[step:]), np.abs(xs[:-step] - xs[step:])) >= min_offset
-        value[~far] = np.inf
-        # pair k joins descriptor k (``first``) and k + step (``second``); each side keeps its best partner.
-        # canon = S_a(a) = S_b(b)  =>  b = S_b^-1 S_a (a): the symmetry carrying a's content onto b's
-        for me, other, offset in (
-            (slice(None, -step), slice(step, None), step),
-            (slice(step, None), slice(None, -step), 0),
-        ):
-            pairs = np.flatnonzero(value < best[me])
-            best[me][pairs] = value[pairs]
-            partner[me][pairs] = pairs + offset
-            symmetry[me][pairs] = compose[to_canon[me][pairs], to_canon[other][pairs]]
+    best, partner, symmetry = _best_partners(
+        canon,
+        norms.astype(np.float32),
+        ys,
+        xs,
+        to_canon,
+        _composition(names),
+        spec.neighbours,
+        np.float32(noise),
+        np.float32(spec.shape_tolerance),
+        spec.min_offset * spec.patch,
+    )
     found = np.isfinite(best)
     residual = np.where(found, best, 1.0)  # residual / what independent noise would leave
     strength = np.clip(-np.log10(residual + RESIDUAL_FLOOR) / 3.0, 0.0, 1.0).astype(np.float32)
@@ -307,27 +288,8 @@ def _composition(names: tuple[str, ...]) -> np.ndarray:
 
 def _coherence(ys, xs, grid, partner, symmetry, found, spec: EvidenceSpec) -> np.ndarray:
     """Share of the 4 neighbours (``patch / 4`` px away) whose partner sits where the same symmetry puts it."""
-    h, w = grid
-    slot = np.full(h * w, -1, np.int64)
-    slot[ys * w + xs] = np.arange(len(ys))
-    matrices = np.stack([symmetry_matrix(name) for name in spec.symmetries])
-    gap = max(1, spec.patch // 4)
-    agree = np.zeros(len(ys), np.float32)
-    have = found & (symmetry >= 0)
-    for dy, dx in ((-gap, 0), (gap, 0), (0, -gap), (0, gap)):
-        ny, nx = ys + dy, xs + dx
-        inside = have & (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        other = np.full(len(ys), -1, np.int64)
-        other[inside] = slot[ny[inside] * w + nx[inside]]
-        ok = np.flatnonzero(inside & (other >= 0))
-        ok = ok[have[other[ok]] & (symmetry[other[ok]] == symmetry[ok])]
-        if not len(ok):
-            continue
-        shift = np.einsum("nij,j->ni", matrices[symmetry[ok]], np.array([dy, dx], np.float32))
-        py, px = ys[partner[ok]] + shift[:, 0], xs[partner[ok]] + shift[:, 1]
-        qy, qx = ys[partner[other[ok]]], xs[partner[other[ok]]]
-        agree[ok] += np.maximum(np.abs(py - qy), np.abs(px - qx)) <= 1.5
-    return agree / 4.0
+    matrices = np.stack([symmetry_matrix(name) for name in spec.symmetries]).astype(np.int64)
+    return _agreeing_neighbours(ys, xs, grid[0], grid[1], partner, symmetry, found, matrices, max(1, spec.patch // 4))
 
 
 def _splat(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
@@ -336,3 +298,88 @@ def _splat(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
     padded[: values.shape[0], : values.shape[1]] = values
     kernel = np.ones((side, side), np.uint8)
     return cv2.dilate(padded, kernel, anchor=(side - 1, side - 1), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+# ---- compiled inner loops (numba): the same arithmetic as whole-array numpy, without its temporaries ----
+
+
+@numba.njit(cache=True, nogil=True)
+def _canonical_rows(coefficients, i01, i10, lookup, swapped, signs):
+    """Per row: the 3-bit (transpose, flip rows, flip columns) code, its symmetry and the moved coefficients."""
+    n, f = coefficients.shape
+    out = np.empty_like(coefficients)
+    symmetry = np.zeros(n, np.int64)
+    for r in range(n):
+        c01, c10 = coefficients[r, i01], coefficients[r, i10]
+        swap = abs(c10) > abs(c01)
+        first, second = (c10, c01) if swap else (c01, c10)
+        code = 4 * swap + 2 * (second < 0) + (first < 0)
+        if lookup[code] < 0:  # a symmetry outside the allowed ones: the descriptor stays as it is
+            code = 0
+        symmetry[r] = max(lookup[code], 0)
+        for c in range(f):
+            source = swapped[c] if code >= 4 else c
+            out[r, c] = coefficients[r, source] * signs[code, c]
+    return out, symmetry
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_partners(canon, norms, ys, xs, to_canon, compose, neighbours, noise, tolerance, min_offset):
+    """Best partner among the ``neighbours`` next descriptors in sorted order, from both sides of each pair.
+
+    Per step, all first sides are updated before all second sides (strict ``<``), as slices would.
+    """
+    n, f = canon.shape
+    best = np.full(n, np.inf, np.float32)
+    partner = np.full(n, -1, np.int64)
+    symmetry = np.full(n, -1, np.int64)
+    value = np.empty(n, np.float32)
+    for step in range(1, neighbours + 1):
+        pairs = n - step
+        for k in range(pairs):
+            j = k + step
+            if max(abs(ys[k] - ys[j]), abs(xs[k] - xs[j])) < min_offset:
+                value[k] = np.inf
+                continue
+            distance = np.float32(0.0)
+            for c in range(f):
+                d = canon[k, c] - canon[j, c]
+                distance += d * d
+            energy = norms[k] * norms[j]
+            value[k] = distance * energy / (noise + tolerance * energy)
+        for k in range(pairs):
+            if value[k] < best[k]:
+                best[k], partner[k] = value[k], k + step
+                symmetry[k] = compose[to_canon[k], to_canon[k + step]]
+        for k in range(pairs):
+            j = k + step
+            if value[k] < best[j]:
+                best[j], partner[j] = value[k], k
+                symmetry[j] = compose[to_canon[j], to_canon[k]]
+    return best, partner, symmetry
+
+
+@numba.njit(cache=True, nogil=True)
+def _agreeing_neighbours(ys, xs, h, w, partner, symmetry, found, matrices, gap):
+    """Share of the 4 neighbours ``gap`` away whose partner sits where the same symmetry puts it."""
+    n = len(ys)
+    slot = np.full(h * w, -1, np.int64)
+    for i in range(n):
+        slot[ys[i] * w + xs[i]] = i
+    agree = np.zeros(n, np.float32)
+    for i in range(n):
+        s = symmetry[i]
+        if not found[i] or s < 0:
+            continue
+        for dy, dx in ((-gap, 0), (gap, 0), (0, -gap), (0, gap)):
+            ny, nx = ys[i] + dy, xs[i] + dx
+            if ny < 0 or ny >= h or nx < 0 or nx >= w:
+                continue
+            o = slot[ny * w + nx]
+            if o < 0 or not found[o] or symmetry[o] != s:
+                continue
+            py = ys[partner[i]] + matrices[s, 0, 0] * dy + matrices[s, 0, 1] * dx
+            px = xs[partner[i]] + matrices[s, 1, 0] * dy + matrices[s, 1, 1] * dx
+            if max(abs(py - ys[partner[o]]), abs(px - xs[partner[o]])) <= 1:  # integer grid: the same as <= 1.5
+                agree[i] += 1.0
+    return agree / np.float32(4.0)

@@ -100,3 +100,66 @@ def test_stage_writes_every_image_once_and_refuses_another_spec(tmp_path, caplog
         store.check_spec(EvidenceSpec(patch=6))
     with pytest.raises(FileNotFoundError, match="run the evidence stage"):
         EvidenceStore(tmp_path / "absent")
+
+
+def test_compiled_partner_search_equals_a_plain_pairwise_restatement():
+    """``_best_partners`` and ``_agreeing_neighbours`` (numba) against the rule written out pair by pair."""
+    from shared.evidence import _agreeing_neighbours, _best_partners, _composition, symmetry_matrix
+
+    rng = np.random.default_rng(3)
+    names = tuple(SYMMETRIES)
+    n, f, steps, noise, tolerance, min_offset = 300, 6, 3, np.float32(12.0), np.float32(0.1), 3.0
+    canon = rng.normal(size=(n, f)).astype(np.float32)
+    canon[1::7] = canon[0::7][: len(canon[1::7])]  # exact partners one place apart in the sorted order
+    norms = rng.uniform(1, 50, n).astype(np.float32)
+    h, w = 40, 30
+    flat = rng.choice(h * w, n, replace=False)
+    ys, xs = (v.astype(np.int32) for v in np.divmod(flat, w))
+    to_canon = rng.integers(0, len(names), n)
+    compose = _composition(names)
+    best, partner, symmetry = _best_partners(
+        canon, norms, ys, xs, to_canon, compose, steps, noise, tolerance, min_offset
+    )
+
+    want_best, want_partner = np.full(n, np.inf), np.full(n, -1)
+    for step in range(1, steps + 1):
+        for me, other in [(k, k + step) for k in range(n - step)] + [(k + step, k) for k in range(n - step)]:
+            if max(abs(ys[me] - ys[other]), abs(xs[me] - xs[other])) < min_offset:
+                continue
+            energy = float(norms[me]) * float(norms[other])
+            value = float(((canon[me].astype(float) - canon[other]) ** 2).sum()) * energy / (noise + tolerance * energy)
+            if value < want_best[me]:
+                want_best[me], want_partner[me] = value, other
+    np.testing.assert_allclose(best, want_best, rtol=1e-5)
+    assert (partner == want_partner).mean() > 0.99  # float32 vs float64 may reorder near-ties
+    same = partner == want_partner
+    assert (symmetry[same] == compose[to_canon[same], to_canon[partner[same]]]).all()
+    planted = np.arange(1, n, 7)
+    far = np.maximum(abs(ys[planted] - ys[planted - 1]), abs(xs[planted] - xs[planted - 1])) >= min_offset
+    assert far.sum() > 30 and (best[planted[far]] == 0).all()  # a planted exact partner is found
+
+    # coherence: a full 10 x 20 grid whose left half is copied (identity) onto its right half, the rest random
+    h, w = 10, 20
+    ys, xs = (v.astype(np.int32).ravel() for v in np.mgrid[:h, :w])
+    n = h * w
+    partner = rng.integers(0, n, n)
+    symmetry = rng.integers(0, len(names), n)
+    left = xs < w // 2
+    partner[left] = np.flatnonzero(left) + w // 2
+    symmetry[left] = names.index("identity")
+    found = rng.random(n) < 0.9
+    matrices = np.stack([symmetry_matrix(name) for name in names]).astype(np.int64)
+    agree = _agreeing_neighbours(ys, xs, h, w, partner, symmetry, found, matrices, 2)
+    interior = left & (ys >= 2) & (ys < h - 2) & (xs >= 2) & (xs < w // 2 - 2)
+    assert agree[interior & found].mean() > 0.5
+    at = {(int(y), int(x)): i for i, (y, x) in enumerate(zip(ys, xs, strict=True))}
+    for i in range(n):
+        count = 0
+        for dy, dx in ((-2, 0), (2, 0), (0, -2), (0, 2)):
+            o = at.get((int(ys[i]) + dy, int(xs[i]) + dx))
+            if o is None or not (found[i] and found[o]) or symmetry[i] != symmetry[o]:
+                continue
+            shift = matrices[symmetry[i]] @ np.array([dy, dx])
+            moved = np.array([ys[partner[i]], xs[partner[i]]]) + shift
+            count += np.abs(moved - [ys[partner[o]], xs[partner[o]]]).max() <= 1
+        assert agree[i] == count / 4
