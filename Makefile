@@ -13,11 +13,12 @@ export PYTHONHASHSEED := 0
 help: ## List every target with a one-line description
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.txt) and this repo, editable
+venv: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.txt, requirements-ocr.txt) and this repo, editable
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-ocr.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade-strategy only-if-needed -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements-ocr.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

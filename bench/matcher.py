@@ -3,8 +3,9 @@
 Quality: ``recodai match``'s own path (``models.matcher.batch``) over ``<data.root>/test_images``,
 scored with the exact metric against ``solution.csv``, sliced by ``manifest.csv`` (compound or single,
 family, transform, photometric change, JPEG). Speed: CPU seconds per megapixel of each single-threaded
-worker (process time, so other load on the machine inflates it less than wall time). Memory: peak RSS of
-a fresh process matching one 4000 x 4000 figure, next to the same process after imports.
+worker (process time, so other load on the machine inflates it less than wall time); the masking step's
+OCR text boxes are also timed alone. Memory: peak RSS of a fresh process matching one 4000 x 4000 figure,
+next to the same process after imports.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from models.matcher.batch import Task, run_tasks
 from models.matcher.config import MatcherParams
+from models.matcher.masking import overlay_mask
+from models.matcher.panels import find_panels
+from models.matcher.prepare import as_rgb, prepare
+from models.matcher.textboxes import text_detector, text_mask
 from shared.config import data_root, param
+from shared.images import load_image
 from shared.metric import read_csv_strict, score_frames
 
 TARGETS = {
@@ -157,6 +166,38 @@ def quality_and_speed(root: Path, params: MatcherParams) -> tuple[list[dict], di
     return rows, speed
 
 
+def text_detector_time(images: list[Path], params: MatcherParams) -> dict:
+    """CPU seconds of the masking step's text boxes (detector + box checks) per figure, single-threaded,
+    after the engine is built once (its start-up is reported apart)."""
+    start = time.process_time()
+    if text_detector(params.masking) is None:
+        return {"detector": "off"}
+    build = time.process_time() - start
+    seconds, megapixels = [], []
+    with threadpool_limits(1):
+        cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for path in images:
+                work = prepare(as_rgb(load_image(path)), params.image)
+                layout = find_panels(work, params.panels)
+                overlays = overlay_mask(work, layout, params.masking)
+                start = time.process_time()
+                text_mask(work, layout, overlays, params.masking)
+                seconds.append(time.process_time() - start)
+                megapixels.append(work.area / 1e6)
+        finally:
+            cv2.setNumThreads(cv2_threads)
+    cpu = np.array(seconds)
+    return {
+        "detector": params.masking.text_detector,
+        "engine start s": build,
+        "s per figure, median": float(np.median(cpu)),
+        "s per figure, p95": float(np.percentile(cpu, 95)),
+        "s per MP, median": float(np.median(cpu / np.maximum(megapixels, 1e-6))),
+    }
+
+
 _MEMORY_PROBE = textwrap.dedent(
     """
     import json, resource, sys, time
@@ -193,6 +234,7 @@ def run() -> list[dict]:
     params = MatcherParams.from_dict(param("matcher"))
     root = data_root()
     rows, speed = quality_and_speed(root, params)
+    text = text_detector_time(sorted((root / "test_images").glob("*.png")), params)
     memory = memory_4000()
     by_name = {r["slice"]: r for r in rows}
     compound, overall = by_name["compound"], by_name["all"]
@@ -224,6 +266,11 @@ def run() -> list[dict]:
             f"{check(speed['cpu s per MP, median image'], TARGETS['cpu s per MP'], False)}; "
             f"all images {speed['cpu s per MP']:.2f}; p95 image {speed['cpu s per MP, p95 image']:.2f}; "
             f"{speed['cpu s per image']:.2f} s/image at {speed['mean MP']:.2f} MP",
+            "text boxes": "off (matcher.masking.text_detector: none, or rapidocr not installed)"
+            if text["detector"] == "off"
+            else f"{text['detector']}: median {text['s per figure, median']:.2f} cpu s/figure "
+            f"(p95 {text['s per figure, p95']:.2f}), median {text['s per MP, median']:.2f} cpu s/MP of the working "
+            f"image, engine start {text['engine start s']:.2f} s; single thread, inside the s/MP above",
             "4000x4000": f"peak RSS {memory['peak_mb']:.0f} MB ({memory['before_mb']:.0f} MB after imports), "
             f"{memory['cpu_s']:.1f} cpu s, working scale {memory['scale']:.2f}, "
             f"{memory['operations']} operation(s) (one planted)",

@@ -40,6 +40,15 @@ class MaskingParams:
     pure_tolerance: int  # a channel within this of 0 or 255 counts as a pure (annotation) colour
     overlay_max_area: float  # flat pure-colour blobs below this share of their panel are text/arrows/scale bars
     overlay_margin_px: int  # margin kept around such overlays (working px)
+    text_detector: str  # OCR text detector whose boxes are masked too: "rapidocr" or "none" (overlays only)
+    text_max_side: int  # the detector sees the working image downscaled to this longer side (px)
+    text_box_score: float  # mean text probability a detected box needs
+    text_margin: float  # margin grown around each text box, as a share of its text height
+    text_max_box_area: float  # boxes larger than this share of their panel are texture, not text
+    text_min_contrast: float  # a text box spans at least this many grey levels (2nd to 98th percentile) ...
+    text_min_sharpness: float  # ... and its steepest one-pixel steps cover this share of that contrast ...
+    text_min_paper: float  # ... and this share of it is page colour (text on paper) ...
+    text_min_overlay: float  # ... or this share pure-colour overlay (text drawn over an image)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """Where matching may look: inside matchable panels, off the page, away from text and scale bars.
 
+Text found by an OCR text detector is removed as boxes (see :mod:`models.matcher.textboxes`); the
+colour-overlay test below catches the rest (arrows, scale bars, single symbols) and stands alone when
+the detector is off or not installed.
+
 Text, panel letters, arrows and scale bars drawn on top of micrographs are small blobs of one pure
 colour (white, black, yellow, ...). They repeat across panels and are the classic source
 of false matches, so they are removed with a small margin. Charts and text panels are excluded as a
@@ -14,6 +18,7 @@ import numpy as np
 from models.matcher.config import MaskingParams
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
+from models.matcher.textboxes import text_mask
 
 MIN_OVERLAY_PIXELS = 3  # smaller pure-colour specks are noise, not annotations
 FRAME_RUN = 25  # frames and rules: straight pure-colour runs at least this long (working px) ...
@@ -72,9 +77,11 @@ def frame_lines(pure: np.ndarray) -> np.ndarray:
 
 
 def content_mask(work: WorkingImage, layout: Layout, params: MaskingParams) -> tuple[np.ndarray, np.ndarray]:
-    """``(content, overlays)``: pixels matching may use, and the annotation overlays removed from them."""
+    """``(content, overlays)``: pixels matching may use, and the annotations removed from them (colour
+    overlays and OCR text boxes; verification never counts agreement on them either)."""
     matchable = np.zeros(len(layout.panels) + 1, bool)
     matchable[:-1] = [p.matchable for p in layout.panels]
     inside = matchable[layout.labels]  # label -1 indexes the trailing False
     overlays = overlay_mask(work, layout, params)
+    overlays |= text_mask(work, layout, overlays, params)
     return inside & ~layout.page & ~overlays, overlays
