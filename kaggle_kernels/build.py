@@ -24,14 +24,18 @@ BUILD = REPO_ROOT / "kaggle_kernels" / "build"
 CODE_PACKAGES = ("shared", "models", "ensemble", "kaggle_kernels")
 
 
-def pinned(requirement: str, requirements: Path = REPO_ROOT / "requirements.txt") -> str:
-    """``name==version`` for a package, from the one place versions are pinned."""
+REQUIREMENTS = (REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements-ocr.txt")
+
+
+def pinned(requirement: str, requirements: tuple[Path, ...] = REQUIREMENTS) -> str:
+    """``name==version`` for a package, from the files where versions are pinned (``make venv`` installs both)."""
     wanted = re.sub(r"[-_.]+", "-", requirement).lower()
-    for line in requirements.read_text().splitlines():
-        name, _, version = line.strip().partition("==")
-        if version and re.sub(r"[-_.]+", "-", name).lower() == wanted:
-            return f"{name}=={version}"
-    raise KeyError(f"{requirements}: {requirement} is not pinned")
+    for path in requirements:
+        for line in path.read_text().splitlines():
+            name, _, version = line.strip().partition("==")
+            if version and re.sub(r"[-_.]+", "-", name).lower() == wanted:
+                return f"{name}=={version}"
+    raise KeyError(f"{', '.join(str(p) for p in requirements)}: {requirement} is not pinned")
 
 
 def kernel_settings(params: dict) -> dict:
@@ -84,7 +88,7 @@ def build_datasets(out: Path, params: dict, bundle: Path, wheels: bool = True) -
     shutil.rmtree(code, ignore_errors=True)
     for package in CODE_PACKAGES:
         shutil.copytree(REPO_ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__", "build"))
-    for name in ("params.yaml", "requirements.txt", "pyproject.toml"):
+    for name in ("params.yaml", "requirements.txt", "requirements-ocr.txt", "pyproject.toml"):
         shutil.copy2(REPO_ROOT / name, code / name)
     write_json(code / "dataset-metadata.json", dataset_metadata(username, slugs["code"], "Recodai code"))
     if wheels:

@@ -23,14 +23,19 @@ log = logging.getLogger("recodai.kernel")
 
 
 def install_missing(wheels: Path, packages: dict[str, str]) -> None:
-    """``pip install --no-index --find-links`` for each ``{module: requirement}`` that does not import."""
+    """``pip install --no-index --no-deps --find-links`` for each ``{module: requirement}`` that does not import.
+
+    ``--no-deps``: the wheels dataset holds exactly the packages the notebook image lacks; their dependencies
+    are in the image (rapidocr-onnxruntime would otherwise ask for a second OpenCV build).
+    """
     missing = [req for module, req in packages.items() if importlib.util.find_spec(module) is None]
     if not missing:
         return
     if not wheels.is_dir():
         raise FileNotFoundError(f"{wheels}: wheels dataset not attached, cannot install {missing}")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *missing], check=True
+        [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--find-links", str(wheels), *missing],
+        check=True,
     )
 
 

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from kaggle_kernels.codebundle import collect, render
 from kaggle_kernels.metadata import check_kernel_metadata, dataset_metadata, kernel_metadata
 
@@ -54,6 +56,14 @@ def test_build_inference_kernel(tmp_path):
     assert metadata["code_file"] == "inference.py" and metadata["enable_internet"] == "false"
     settings = kernel_settings(params)
     assert settings["wheel_modules"]["ttach"] == pinned("ttach") == "ttach==0.0.3"
+    # the OCR text detector's wheels come from requirements-ocr.txt, so the offline kernel masks text too
+    assert (
+        settings["wheel_modules"]["rapidocr_onnxruntime"]
+        == pinned("rapidocr_onnxruntime")
+        == "rapidocr-onnxruntime==1.4.4"
+    )
+    with pytest.raises(KeyError, match="not pinned"):
+        pinned("no-such-package")
     assert settings["time_budget_s"] == params["kaggle"]["inference"]["time_budget_hours"] * 3600
 
 
