@@ -71,28 +71,29 @@ def repeats_exactly(gray: np.ndarray, mask: np.ndarray, tolerance: float) -> boo
 
 
 def symmetric_lookalike(
-    gray: np.ndarray,
-    affine: np.ndarray,
-    region: np.ndarray,
-    measured: np.ndarray,
-    origin: tuple[int, int],
-    residual: float,
-    ratio: float,
+    gray: np.ndarray, affine: np.ndarray, region: np.ndarray, detail: np.ndarray, origin: tuple[int, int], ratio: float
 ) -> bool:
     """Whether the copy agrees about as well with its source flipped or turned about the source's centre as
-    under ``affine`` itself: ``residual`` (grey levels, at ``affine``, over ``measured``) above ``ratio`` x the
-    best of the seven alternatives (each re-aligned by a shift). ``region`` (the claimed copy) and
-    ``measured`` (its agreeing pixels) are masks of a crop of ``gray`` starting at ``origin`` (y, x); the
-    centre of symmetry is sought near the centroid of either (cells on a round dish pull one of them off).
-    An exact copy (residual near zero) never is a look-alike."""
-    if not region.any() or not measured.any() or residual <= 0.0:
+    under ``affine`` itself: its median residual (grey levels, over ``detail``) above ``ratio`` x the least of
+    the seven alternatives' (each, and the claim, re-aligned by a shift). ``region`` (the claimed copy) and
+    ``detail`` (its agreeing pixels that carry detail) are masks of a crop of ``gray`` starting at ``origin``
+    (y, x); the centre of symmetry is sought near the centroid of either (cells on a round dish pull one off)."""
+    if not region.any() or detail.sum() < MIN_COMPARED:
         return False
     y0, x0 = origin
     to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
-    size = (measured.shape[1], measured.shape[0])
-    target = gray[y0 : y0 + size[1], x0 : x0 + size[0]][measured]
+    size = (detail.shape[1], detail.shape[0])
+    target = gray[y0 : y0 + size[1], x0 : x0 + size[0]][detail]
+
+    def residual_under(transform: np.ndarray) -> float:
+        warped = cv2.warpAffine(
+            gray, compose(to_crop, transform), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        return fit_residual(target, warped[detail])[0]
+
     reach = SYMMETRY_REACH * np.sqrt(region.sum())  # how far off a centroid the centre of symmetry may lie
-    for mask in (region, measured):  # the claimed region's centroid, and its agreeing pixels'
+    residual = residual_under(refine_translation(gray, affine, detail, origin, reach))  # aligned as the others
+    for mask in (region, detail):  # the claimed region's centroid, and its detail's
         ys, xs = np.nonzero(mask)
         centre = invert(affine) @ np.array([xs.mean() + x0, ys.mean() + y0, 1.0])  # ... mapped onto the source
         for name, linear in DIHEDRAL.items():
@@ -100,10 +101,7 @@ def symmetric_lookalike(
                 continue
             turn = np.array(linear, np.float64)
             about_centre = np.hstack([turn, (centre - turn @ centre)[:, None]])
-            other = refine_translation(gray, compose(affine, about_centre), measured, origin, reach)
-            warped = cv2.warpAffine(
-                gray, compose(to_crop, other), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-            if residual > ratio * fit_residual(target, warped[measured])[0]:
+            other = refine_translation(gray, compose(affine, about_centre), detail, origin, reach)
+            if residual > ratio * residual_under(other):
                 return True
     return False

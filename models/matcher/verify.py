@@ -295,9 +295,15 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
-    elif symmetric_lookalike(
-        ctx.gray, candidate.affine, dst_mask[crop], measured, (int(y0), int(x0)), residual_grey, p.max_peak_ratio
+    elif residual_grey > EXACT_GREY and symmetric_lookalike(
+        ctx.gray,
+        candidate.affine,
+        dst_mask[crop],
+        measured & (var_i >= p.min_std**2),  # its detail: flat pixels agree under any transform
+        (int(y0), int(x0)),
+        p.max_peak_ratio,
     ):
+        # (an exact agreement is the same pixels, whatever the content's symmetry)
         pair.reason = "agrees as well flipped or turned (a symmetric look-alike, not a copy)"
     else:
         pair.accepted, pair.reason = True, "ok"
