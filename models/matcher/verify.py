@@ -18,7 +18,9 @@ For a candidate ``A`` (source -> copy) the figure is compared with its own warp 
    (in smooth, low-noise images the background around a copy agrees within the noise too);
 6. source and copy must not overlap (except as links of a chain of copies), and the agreeing area must
    reach a share of the image;
-7. a region that repeats itself exactly at several shifts (hatching, lattices) is a pattern, not a copy.
+7. the agreement must be unique (``uniqueness``): a region that repeats itself exactly at several shifts
+   (hatching, lattices) is a pattern, and a copy that agrees about as well with its source flipped or
+   turned about its centre (circular vignettes, round dishes) is a symmetric look-alike, not a copy.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from models.matcher.config import VerifyParams
 from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
+from models.matcher.refine import refine_translation
 from models.matcher.residual import (
     colour_compression_error,
     compression_error,
@@ -41,12 +44,9 @@ from models.matcher.residual import (
     native_residual,
     noise_sigma,
 )
+from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
 
-REFINE_MARGIN = 4  # px of context around the core used by the sub-pixel refinement
-REFINE_MAX_MOVE = 3.0  # a refinement moving the region by more than this (px) is not trusted
 MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
-REPEAT_SIDE = 256  # the exact-repetition test looks at most this far across a region
-REPEAT_ZNCC = 0.9  # correlation of a candidate repeat before its residual is checked
 CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
 FLAT_VAR = 0.25  # a 3 x 3 grey-level variance below this is perfectly flat (agrees with anything)
@@ -204,7 +204,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     if core_area < min_area:
         return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
 
-    refined = _refine(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
+    refined = refine_translation(ctx.gray, candidate.affine, core, (int(y0), int(x0)))
     refined_w = cv2.warpAffine(
         ctx.gray, compose(to_crop, refined), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
@@ -293,8 +293,18 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.reason = "residual above the image noise (similar, not copied)"
     elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
-    elif _repeats_exactly(ctx.gray, dst_mask, tolerance) or _repeats_exactly(ctx.gray, src_mask, tolerance):
+    elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
+    elif residual_grey > EXACT_GREY and symmetric_lookalike(
+        ctx.gray,
+        candidate.affine,
+        dst_mask[crop],
+        measured & (var_i >= p.min_std**2),  # its detail: flat pixels agree under any transform
+        (int(y0), int(x0)),
+        p.max_peak_ratio,
+    ):
+        # (an exact agreement is the same pixels, whatever the content's symmetry)
+        pair.reason = "agrees as well flipped or turned (a symmetric look-alike, not a copy)"
     else:
         pair.accepted, pair.reason = True, "ok"
     if pair.accepted:
@@ -327,50 +337,6 @@ def _exact_part(
     big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= max(min_area, 1.0))
     big = big[big > 0]
     return np.isin(labels, big) if len(big) else core
-
-
-def _refine(gray: np.ndarray, affine: np.ndarray, core: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-    """Sub-pixel translation refinement of ``affine`` by ECC alignment of the copy core onto its source.
-
-    Keypoint positions carry half-pixel biases under flips and turns and dense offsets are quantised to
-    the dense grid; both are translation errors, so only the translation is refined (the source is first
-    warped into the copy's frame with the current transform). Kept when the move is below
-    ``REFINE_MAX_MOVE`` pixels.
-    """
-    ys, xs = np.nonzero(core)
-    m = REFINE_MARGIN
-    h, w = gray.shape
-    ty0, ty1 = max(0, origin[0] + ys.min() - m), min(h, origin[0] + ys.max() + 1 + m)
-    tx0, tx1 = max(0, origin[1] + xs.min() - m), min(w, origin[1] + xs.max() + 1 + m)
-    template = np.ascontiguousarray(gray[ty0:ty1, tx0:tx1])
-    if min(template.shape) < 8:
-        return affine
-    mask = np.zeros(template.shape, np.uint8)
-    mask[ys + origin[0] - ty0, xs + origin[1] - tx0] = 255
-    size = (template.shape[1], template.shape[0])
-    to_template = compose(np.array([[1.0, 0.0, -tx0], [0.0, 1.0, -ty0]]), affine)
-    source = cv2.warpAffine(gray, to_template, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    start = np.eye(2, 3, dtype=np.float32)
-    try:
-        _, found = cv2.findTransformECCWithMask(
-            template,
-            source,
-            mask,
-            np.full(source.shape, 255, np.uint8),
-            start,
-            cv2.MOTION_TRANSLATION,
-            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4),
-            1,
-        )
-    except cv2.error:
-        return affine
-    # template(q) ~ source(q + t) = I(A^-1(q + t + origin)): the refined transform moves points by -t
-    shift = found[:, 2].astype(np.float64)
-    if not np.isfinite(shift).all() or np.abs(shift).max() > REFINE_MAX_MOVE:
-        return affine
-    refined = affine.copy()
-    refined[:, 2] -= shift
-    return refined
 
 
 def _same_colours(
@@ -435,7 +401,7 @@ def _snapped_exact(
     copy_centre = np.array([xs.mean() + x0, ys.mean() + y0])
     inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
     snapped = snap_dihedral(affine, inverse[:, :2] @ copy_centre + inverse[:, 2])
-    snapped = _refine(ctx.gray, snapped, measured, (int(y0), int(x0)))
+    snapped = refine_translation(ctx.gray, snapped, measured, (int(y0), int(x0)))
     to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
     size = (measured.shape[1], measured.shape[0])
     warped = cv2.warpAffine(
@@ -481,45 +447,6 @@ def _split_partners(
     src[ys[along > 0], xs[along > 0]] = True
     dst[ys[along < 0], xs[along < 0]] = True
     return src, dst
-
-
-def _repeats_exactly(gray: np.ndarray, mask: np.ndarray, tolerance: float) -> bool:
-    """Whether a region repeats itself exactly at two or more other shifts (hatching, lattices, tiled
-    patterns), which makes any one transform between its repeats meaningless.
-
-    The central half of the region's box (at most ``REPEAT_SIDE`` px) is correlated with the box; every
-    correlation maximum outside the main lobe is checked for an exact repeat (median residual within
-    ``tolerance`` grey levels). Similar-looking content (blot lanes, cells) is not exact; a chain of two
-    copies repeats once.
-    """
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return False
-    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
-    half_h = min((ys.max() - ys.min() + 1) // 2, REPEAT_SIDE // 2)
-    half_w = min((xs.max() - xs.min() + 1) // 2, REPEAT_SIDE // 2)
-    box = gray[max(0, cy - half_h) : cy + half_h, max(0, cx - half_w) : cx + half_w]
-    th, tw = box.shape[0] // 2, box.shape[1] // 2
-    if th < 8 or tw < 8:
-        return False
-    ty, tx = box.shape[0] // 4, box.shape[1] // 4
-    template = np.ascontiguousarray(box[ty : ty + th, tx : tx + tw])
-    if float(template.std()) < 1.0:
-        return False
-    corr = cv2.matchTemplate(np.ascontiguousarray(box), template, cv2.TM_CCOEFF_NORMED)
-    high = (corr >= REPEAT_ZNCC).astype(np.uint8)
-    n, labels = cv2.connectedComponents(high, connectivity=8)
-    exact = 0
-    for k in range(1, n):
-        if k == labels[ty, tx]:
-            continue  # the main lobe around zero shift
-        y, x = np.unravel_index(np.argmax(np.where(labels == k, corr, -1.0)), corr.shape)
-        other = box[y : y + th, x : x + tw]
-        residual, _, _ = fit_residual(template.ravel(), other.ravel())
-        exact += residual <= tolerance
-        if exact >= 2:
-            return True
-    return False
 
 
 def _partial_overlap(src: np.ndarray, dst: np.ndarray) -> int:
