@@ -200,8 +200,13 @@ def text_detector_time(images: list[Path], params: MatcherParams) -> dict:
 
 _MEMORY_PROBE = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, sys, time
     import numpy as np, cv2
+
+    def high_water_mb():  # this process's own peak RSS; ru_maxrss would keep the parent's peak across fork + exec
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
     cv2.setNumThreads(1)
     from models.matcher import MatcherParams, match_image
     from shared.config import param
@@ -213,12 +218,12 @@ _MEMORY_PROBE = textwrap.dedent(
     gray = np.clip((field - field.min()) / np.ptp(field) * 220 + 20, 0, 255).astype(np.uint8)
     image = np.repeat(gray[:, :, None], 3, axis=2)
     image[2600:2900, 3100:3400] = image[500:800, 500:800]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = high_water_mb()
     start = time.process_time()
     result = match_image(image, params)
     seconds = time.process_time() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"before_mb": before / 1024, "peak_mb": peak / 1024, "cpu_s": seconds,
+    peak = high_water_mb()
+    print(json.dumps({"before_mb": before, "peak_mb": peak, "cpu_s": seconds,
                       "operations": len(result.operations), "scale": result.features["working_scale"]}))
     """
 )
