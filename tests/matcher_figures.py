@@ -183,3 +183,18 @@ def warp_copy(
     out = image.copy()
     out[dst_mask] = warped[dst_mask]
     return out, src_mask.astype(bool) | dst_mask
+
+
+def assert_one_copy_after_jpeg(
+    params, original: np.ndarray, forged: np.ndarray, truth: np.ndarray, quality: int
+) -> None:
+    """After JPEG at ``quality``: the forged figure gives one operation covering ``truth`` (oF1 >= 0.8) and the
+    original gives none."""
+    from models.matcher import match_image
+    from shared.metric import of1_masks
+    from shared.synth.case import jpeg_roundtrip
+
+    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
+    assert len(result.operations) == 1, [v.reason for v in result.candidates]
+    assert of1_masks(result.operations, [truth]) >= 0.8
+    assert not match_image(jpeg_roundtrip(original, quality, gray=False), params).operations

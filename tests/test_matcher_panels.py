@@ -17,6 +17,7 @@ from shared.metric import of1_masks
 from shared.synth.case import jpeg_roundtrip
 from shared.synth.config import case_rng
 from shared.synth.scenarios import make_scene, scanned_blot
+from tests import matcher_figures as figures
 from tests.synth_fixtures import small_config
 
 PH, PW, GUTTER, MARGIN = 90, 300, 12, 10
@@ -66,10 +67,7 @@ def test_whole_mirrored_blot_panel_is_found_as_one_operation(params):
 def test_whole_panel_copy_is_found_after_jpeg(params, quality):
     page, boxes = blot_grid(seed=5)
     forged, truth = copy_panel(page, boxes, 0, 5, "flip_v")
-    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
-    assert len(result.operations) == 1
-    assert of1_masks(result.operations, [truth]) >= 0.8
-    assert not match_image(jpeg_roundtrip(page, quality, gray=False), params).operations
+    figures.assert_one_copy_after_jpeg(params, page, forged, truth, quality)
 
 
 @pytest.mark.parametrize(("scenario", "index"), [("serial_frames", 11), ("loading_rows", 12), ("vignette", 13)])
@@ -116,7 +114,6 @@ def test_jpeg_quality_is_seen_only_in_jpeg_figures_and_its_error_measured():
 
 
 def test_tiny_exact_copy_of_an_object_is_found(params):
-    from tests import matcher_figures as figures
 
     image = figures.texture("immunohistochemistry", (600, 600), seed=4)
     yy, xx = np.mgrid[0:16, 0:16]
@@ -177,10 +174,7 @@ def test_copy_in_a_colour_jpeg_is_judged_with_the_chroma_error_of_that_jpeg(para
     forged[180:280, 260:380] = image[30:130, 40:160][::-1]
     truth = np.zeros(image.shape[:2], bool)
     truth[180:280, 260:380] = truth[30:130, 40:160] = True
-    result = match_image(jpeg_roundtrip(forged, quality, gray=False), params)
-    assert len(result.operations) == 1, [v.reason for v in result.candidates]
-    assert of1_masks(result.operations, [truth]) >= 0.8
-    assert not match_image(jpeg_roundtrip(image, quality, gray=False), params).operations
+    figures.assert_one_copy_after_jpeg(params, image, forged, truth, quality)
 
 
 @pytest.mark.parametrize("texture", ["immunohistochemistry", "histology"])
@@ -188,7 +182,6 @@ def test_turned_object_copy_is_found_after_jpeg(params, texture):
     """A JPEG'd copy differs from its source by two compression errors, which moves its patch descriptors by
     about what that error is over the patch's contrast; the dense branch must still count it as near-exact."""
     from shared.synth.scenarios import micro_panel
-    from tests import matcher_figures as figures
 
     if texture == "histology":
         image = micro_panel(np.random.default_rng(0), "histology", 220, 600)
@@ -198,7 +191,4 @@ def test_turned_object_copy_is_found_after_jpeg(params, texture):
     forged[140:188, 400:448] = np.rot90(image[30:78, 100:148])
     truth = np.zeros(image.shape[:2], bool)
     truth[140:188, 400:448] = truth[30:78, 100:148] = True
-    result = match_image(jpeg_roundtrip(forged, 77, gray=False), params)
-    assert len(result.operations) == 1, [v.reason for v in result.candidates]
-    assert of1_masks(result.operations, [truth]) >= 0.8
-    assert not match_image(jpeg_roundtrip(image, 77, gray=False), params).operations
+    figures.assert_one_copy_after_jpeg(params, image, forged, truth, 77)

@@ -11,11 +11,11 @@ import pytest
 from models.matcher import MatcherParams, match_image
 from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
 from shared.config import param
-from shared.metric import of1_masks
 from shared.synth.case import jpeg_roundtrip
 from shared.synth.config import case_rng
 from shared.synth.families.brightfield import render_transwell
 from shared.synth.scenarios import make_scene
+from tests.matcher_figures import assert_one_copy_after_jpeg
 from tests.synth_fixtures import small_config
 
 
@@ -92,7 +92,4 @@ def test_a_copy_on_a_porous_membrane_after_jpeg_is_found_and_the_membrane_alone_
     forged[200:280, 290:390] = image[30:110, 40:140]
     truth = np.zeros(image.shape[:2], bool)
     truth[200:280, 290:390] = truth[30:110, 40:140] = True
-    result = match_image(jpeg_roundtrip(forged, 80, gray=False), params)
-    assert len(result.operations) == 1, [v.reason for v in result.candidates]
-    assert of1_masks(result.operations, [truth]) >= 0.8
-    assert not match_image(jpeg_roundtrip(image, 80, gray=False), params).operations
+    assert_one_copy_after_jpeg(params, image, forged, truth, 80)
