@@ -47,17 +47,17 @@ def trained(tmp_path_factory):
     return base, root
 
 
-def test_test_maps_average_the_fold_models_in_submission_order(trained):
+def maps_into(trained, folder: str, **options):
+    """``write_test_maps`` of the trained fold models into ``art/<folder>`` (options: ``jobs``, ``n_folds``)."""
     base, root = trained
+    out = base / "art" / folder / f"{MODEL}.npz"
+    return write_test_maps(MODEL, root, base / "art" / "models", out, evidence_dir=base / EVIDENCE, **options)
+
+
+def test_test_maps_average_the_fold_models_in_submission_order(trained):
+    base = trained[0]
     assert len(fold_checkpoints(base / "art" / "models", MODEL)) == 3
-    path = write_test_maps(
-        MODEL,
-        root,
-        base / "art" / "models",
-        base / "art" / "test" / f"{MODEL}.npz",
-        evidence_dir=base / EVIDENCE,
-        n_folds=0,
-    )
+    path = maps_into(trained, "test", n_folds=0)
     with MapReader(path) as reader:
         assert reader.uids == ["test/46", "test/45"]  # sample_submission order
         assert reader["test/45"].shape == (30, 40)
@@ -65,15 +65,7 @@ def test_test_maps_average_the_fold_models_in_submission_order(trained):
         fold_checkpoints(base / "art" / "models", "absent")
 
     # two worker processes of one thread each: same rows, same order, maps equal up to float summation order
-    parallel = write_test_maps(
-        MODEL,
-        root,
-        base / "art" / "models",
-        base / "art" / "par" / f"{MODEL}.npz",
-        evidence_dir=base / EVIDENCE,
-        jobs=2,
-        n_folds=0,
-    )
+    parallel = maps_into(trained, "par", jobs=2, n_folds=0)
     with MapReader(path) as serial, MapReader(parallel) as spread:
         assert spread.uids == serial.uids
         for uid in serial.uids:
@@ -82,7 +74,7 @@ def test_test_maps_average_the_fold_models_in_submission_order(trained):
 
 
 def test_prediction_runs_the_first_n_folds_and_says_so(trained):
-    base, root = trained
+    base = trained[0]
     models = base / "art" / "models"
     fold_of = {p: p.parent.name for p in fold_checkpoints(models, MODEL)}
     assert [fold_of[p] for p in prediction_checkpoints(models, MODEL, 1)] == ["fold0"]
@@ -91,10 +83,7 @@ def test_prediction_runs_the_first_n_folds_and_says_so(trained):
     with pytest.raises(ValueError, match="predict_folds"):
         prediction_checkpoints(models, MODEL, -1)
 
-    one = write_test_maps(
-        MODEL, root, models, base / "art" / "one" / f"{MODEL}.npz", evidence_dir=base / EVIDENCE, n_folds=1
-    )
-    every = base / "art" / "test" / f"{MODEL}.npz"  # the 3-fold mean of the test above
+    one, every = maps_into(trained, "one", n_folds=1), maps_into(trained, "every", n_folds=0)
     assert len(read_sources(one)["checkpoints"]) == 1  # the cache check of recodai predict sees one model
     with MapReader(one) as single, MapReader(every) as mean:
         assert single.uids == mean.uids
