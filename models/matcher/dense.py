@@ -15,10 +15,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import cv2
+import numba
 import numpy as np
 
 from models.matcher.config import DenseParams
 from models.matcher.geometry import Candidate
+from models.matcher.hashtable import RunTable, run_of
 from models.matcher.keypoints import gap_accept
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
@@ -174,10 +176,10 @@ def dense_candidates(
 
 class _HashIndex:
     """Descriptors hashed on two grids offset by half a step (pairs straddling a cell border of one grid
-    share a cell of the other)."""
+    share a cell of the other); each grid's cells sit in an open-addressing table (compiled lookups)."""
 
     def __init__(self, desc: np.ndarray, step: float):
-        self.desc = desc
+        self.desc = np.ascontiguousarray(desc, np.float32)
         # cells are ``step`` standard deviations wide in every key dimension (whitened), so occupancy stays
         # even whether the figure is smooth (small coefficients) or busy; the transforms only permute and
         # negate key dimensions of equal frequency order, so one pooled spread per order keeps them exact
@@ -187,44 +189,114 @@ class _HashIndex:
         self.step = step * spread
         self.tables = []
         for shift in (0.0, 0.5):
-            keys = _hash_keys(desc, self.step, shift)
+            keys = _keys_of(self.desc, self.step, shift)
             order = np.argsort(keys, kind="stable")
-            cells, start, size = np.unique(keys[order], return_index=True, return_counts=True)
-            self.tables.append((shift, order, cells, start, size))
+            self.tables.append((order.astype(np.int64), RunTable(keys[order])))
+        self.own_key0 = _keys_of(self.desc, self.step, 0.0)  # each row's cell in the first grid
 
     def neighbours(self, query: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(query row, desc row, distance)`` for every hash-cell mate closer than ``cap``.
+        """``(query row, desc row, distance)`` for every hash-cell mate closer than ``cap``, ordered by query
+        row, then desc row.
 
         A query whose cell is crowded (more than ``MAX_BUCKET`` patches) in either grid sits in featureless
         or repeated texture and gets no neighbours at all: taking its few mates from the other grid would
         hide the repetition from the 2NN test.
         """
-        n = len(self.desc)
-        lookups = []
-        crowded = np.zeros(len(query), bool)
-        for shift, order, cells, cell_start, cell_size in self.tables:
-            key_q = _hash_keys(query, self.step, shift)
-            # one binary search per query, on the distinct cells
-            pos = np.minimum(np.searchsorted(cells, key_q), len(cells) - 1)
-            hit = cells[pos] == key_q
-            left = np.where(hit, cell_start[pos], 0)
-            size = np.where(hit, cell_size[pos], 0)
-            crowded |= size > MAX_BUCKET
-            lookups.append((order, left, size))
-        pairs, dists = [], []
-        for order, left, size in lookups:
-            ok = np.flatnonzero((size > 0) & ~crowded)
-            counts = size[ok]
-            q_idx = np.repeat(ok, counts)
-            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            d_idx = order[np.repeat(left[ok], counts) + within]
-            diff = query[q_idx] - self.desc[d_idx]
-            dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            close = dist <= cap
-            pairs.append(q_idx[close].astype(np.int64) * n + d_idx[close])
-            dists.append(dist[close])
-        key, first = np.unique(np.concatenate(pairs), return_index=True)
-        return key // n, key % n, np.concatenate(dists)[first]
+        (order0, table0), (order1, table1) = self.tables
+        return _lookup(
+            np.ascontiguousarray(query, np.float32),
+            self.desc,
+            self.step.astype(np.float64),
+            order0,
+            (table0.keys, table0.used, table0.start, table0.size),
+            order1,
+            (table1.keys, table1.used, table1.start, table1.size),
+            self.own_key0,
+            float(cap),
+            MAX_BUCKET,
+        )
+
+
+def _keys_of(values: np.ndarray, step: np.ndarray, shift: float) -> np.ndarray:
+    """One int64 key per row from its first ``KEY_DIMS`` coefficients quantised by ``step`` (per dimension);
+    index and queries share this one compiled arithmetic, so equal descriptors always share a cell."""
+    return _keys_compiled(np.ascontiguousarray(values, np.float32), step.astype(np.float64), float(shift))
+
+
+@numba.njit(cache=True, nogil=True)
+def _keys_compiled(values, step, shift):
+    out = np.empty(len(values), np.int64)
+    for i in range(len(values)):
+        out[i] = _key(values[i], step, shift)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _key(row: np.ndarray, step: np.ndarray, shift: float) -> int:
+    """The cell key of one row (``KEY_DIMS`` coefficients, each quantised to a byte)."""
+    key = 0
+    for d in range(KEY_DIMS):
+        cell = int(np.floor(row[d] / step[d] + shift)) + 128
+        key = key * 256 + min(max(cell, 0), 255)
+    return key
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(query, desc, step, order0, table0, order1, table1, own_key0, cap, crowd):
+    n_q, dims = query.shape
+    first = np.empty(n_q, np.int64)
+    count = np.empty(n_q, np.int64)
+    second = np.empty(n_q, np.int64)
+    count1 = np.empty(n_q, np.int64)
+    keys0 = np.empty(n_q, np.int64)
+    total = 0
+    for q in range(n_q):
+        k0 = _key(query[q], step, 0.0)
+        k1 = _key(query[q], step, 0.5)
+        keys0[q] = k0
+        s0, c0 = run_of(k0, table0[0], table0[1], table0[2], table0[3])
+        s1, c1 = run_of(k1, table1[0], table1[1], table1[2], table1[3])
+        if c0 > crowd or c1 > crowd:
+            c0 = 0
+            c1 = 0
+        first[q], count[q] = s0, c0
+        second[q], count1[q] = s1, c1
+        total += c0 + c1
+    q_out = np.empty(total, np.int64)
+    d_out = np.empty(total, np.int64)
+    dist_out = np.empty(total, np.float32)
+    buf_d = np.empty(2 * crowd + 2, np.int64)
+    buf_dist = np.empty(2 * crowd + 2, np.float32)
+    m = 0
+    for q in range(n_q):
+        found = 0
+        for t in range(2):
+            c = count[q] if t == 0 else count1[q]
+            s = first[q] if t == 0 else second[q]
+            for j in range(c):
+                d = order0[s + j] if t == 0 else order1[s + j]
+                if t == 1 and own_key0[d] == keys0[q]:
+                    continue  # already met in the first grid's cell
+                acc = np.float32(0.0)
+                for k in range(dims):
+                    diff = query[q, k] - desc[d, k]
+                    acc += diff * diff
+                dist = np.sqrt(acc)
+                if dist <= cap:
+                    buf_d[found] = d
+                    buf_dist[found] = dist
+                    found += 1
+        for j in range(1, found):  # insertion sort by desc row (a few mates per query)
+            d, dist = buf_d[j], buf_dist[j]
+            i = j - 1
+            while i >= 0 and buf_d[i] > d:
+                buf_d[i + 1], buf_dist[i + 1] = buf_d[i], buf_dist[i]
+                i -= 1
+            buf_d[i + 1], buf_dist[i + 1] = d, dist
+        for j in range(found):
+            q_out[m], d_out[m], dist_out[m] = q, buf_d[j], buf_dist[j]
+            m += 1
+    return q_out[:m], d_out[:m], dist_out[:m]
 
 
 def _g2nn(q_idx: np.ndarray, dist: np.ndarray, ratio: float, max_copies: int, radius: float) -> np.ndarray:
@@ -247,15 +319,6 @@ def _g2nn(q_idx: np.ndarray, dist: np.ndarray, ratio: float, max_copies: int, ra
     keep = np.zeros(len(order), bool)
     keep[order] = keep_sorted
     return keep & (dist <= radius)
-
-
-def _hash_keys(values: np.ndarray, step: np.ndarray, shift: float) -> np.ndarray:
-    """One int64 key per row from its first ``KEY_DIMS`` coefficients quantised by ``step`` (per dimension)."""
-    cells = np.floor(values[:, :KEY_DIMS] / step + shift).astype(np.int64) + 128
-    key = np.zeros(len(values), np.int64)
-    for d in range(KEY_DIMS):
-        key = key * 256 + np.clip(cells[:, d], 0, 255)
-    return key
 
 
 def _in_progression(offsets: np.ndarray, tol: float) -> np.ndarray:

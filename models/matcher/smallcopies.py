@@ -13,11 +13,13 @@ branch stays off on downscaled working images; JPEG after forging also breaks ex
 from __future__ import annotations
 
 import cv2
+import numba
 import numpy as np
 
 from models.matcher.config import SmallCopyParams
 from models.matcher.dense import DIHEDRAL
 from models.matcher.geometry import Candidate
+from models.matcher.hashtable import RunTable
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
@@ -25,19 +27,28 @@ RADIUS = 1  # neighbourhood (2 * RADIUS + 1)^2 hashed per pixel
 LINEAR = DIHEDRAL  # linear part of each flip/turn on (x, y) column vectors, shared with the dense branch
 
 
-def _hash(gray: np.ndarray, linear: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per-pixel uint64 hash of the neighbourhood values at offsets ``linear @ o`` (o on the square grid)."""
+def _hash(gray: np.ndarray, linear: np.ndarray, weights: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """uint64 hash of the neighbourhood values at offsets ``linear @ o`` (o on the square grid) of each pixel
+    ``(ys, xs)``; the image edge repeats outwards."""
+    padded = np.pad(gray, RADIUS, mode="edge")
+    return _hash_compiled(padded, linear.astype(np.int64), weights, ys + RADIUS, xs + RADIUS)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_compiled(gray, linear, weights, ys, xs):
     r = RADIUS
-    padded = np.pad(gray, r, mode="edge").astype(np.uint64)
-    h, w = gray.shape
-    key = np.zeros((h, w), np.uint64)
-    k = 0
-    for oy in range(-r, r + 1):
-        for ox in range(-r, r + 1):
-            dx, dy = linear @ np.array([ox, oy])
-            key += weights[k] * padded[r + dy : r + dy + h, r + dx : r + dx + w]
-            k += 1
-    return key
+    out = np.empty(len(ys), np.uint64)
+    for i in range(len(ys)):
+        key = np.uint64(0)
+        k = 0
+        for oy in range(-r, r + 1):
+            for ox in range(-r, r + 1):
+                dx = linear[0, 0] * ox + linear[0, 1] * oy
+                dy = linear[1, 0] * ox + linear[1, 1] * oy
+                key += weights[k] * np.uint64(gray[ys[i] + dy, xs[i] + dx])
+                k += 1
+        out[i] = key
+    return out
 
 
 def small_copy_candidates(
@@ -53,26 +64,24 @@ def small_copy_candidates(
     std = np.sqrt(np.maximum(cv2.boxFilter(g * g, cv2.CV_32F, (n, n)) - mean * mean, 0))
     usable = content & (std >= params.min_std) & (gray > 0) & (gray < 255)
     usable = cv2.erode(usable.astype(np.uint8), np.ones((n, n), np.uint8)).astype(bool)
-    ys, xs = np.nonzero(usable)
+    ys, xs = (axis.astype(np.int64) for axis in np.nonzero(usable))
     if len(ys) < params.min_pixels:
         return []
     weights = np.random.default_rng(0).integers(1, 2**63, n * n, dtype=np.uint64) | np.uint64(1)
-    base = _hash(gray, np.eye(2, dtype=np.int64), weights)[ys, xs]
+    base = _hash(gray, np.eye(2, dtype=np.int64), weights, ys, xs)
     order = np.argsort(base, kind="stable")
-    sorted_keys = base[order]
-    # a hash shared by many pixels is a flat or repeated texture, not a copy
-    uniq, first, count = np.unique(sorted_keys, return_index=True, return_counts=True)
+    table = RunTable(base[order])
     min_pixels = max(params.min_pixels, params.min_area * work.area)
     found = []
     for name, lin in LINEAR.items():
         linear = np.array(lin, np.int64)
-        query = _hash(gray, linear, weights)[ys, xs] if name != "identity" else base
-        pos = np.minimum(np.searchsorted(uniq, query), len(uniq) - 1)
-        hit = (uniq[pos] == query) & (count[pos] <= params.max_copies + 1)
-        q_idx = np.flatnonzero(hit)
+        query = _hash(gray, linear, weights, ys, xs) if name != "identity" else base
+        first, count = table.lookup(query)
+        # a hash shared by many pixels is a flat or repeated texture, not a copy
+        q_idx = np.flatnonzero((count > 0) & (count <= params.max_copies + 1))
         if len(q_idx) == 0:
             continue
-        starts, sizes = first[pos[q_idx]], count[pos[q_idx]]
+        starts, sizes = first[q_idx], count[q_idx]
         q_rep = np.repeat(q_idx, sizes)
         within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         p_idx = order[np.repeat(starts, sizes) + within]
