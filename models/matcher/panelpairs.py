@@ -212,14 +212,7 @@ def panel_pair_candidates(
     side = fft.next_fast_len(2 * max(max(t.gray.shape) for t in thumbs.values()))
     shape = (side, side)
     fixed_spectra = {k: _spectra(t.gray, t.mask, shape, False) for k, t in thumbs.items()}
-    found: list[tuple[float, int, int, str, tuple[int, int], int, int]] = []
-    keys = [k for k, _ in panels]
-    for a_pos, a in enumerate(keys):
-        for b in keys[a_pos + 1 :]:
-            for src, dst in ((a, b), (b, a)):
-                found.extend(_search_pair(thumbs[src], thumbs[dst], src, dst, shape, fixed_spectra[src], params,
-                                          both=src == a))  # fmt: skip
-    found.sort(key=lambda item: -item[0])
+    found = _coarse_matches(thumbs, [k for k, _ in panels], shape, fixed_spectra, params)
     # the best coarse matches are measured again on thumbnails FINE x larger, the zoom searched finely around
     # its coarse step: this ranks true copies above look-alikes and places them to a fraction of a pixel
     fine_scale = min(1.0, FINE * scale)
@@ -301,30 +294,51 @@ def _fine_match(src: _Thumb, dst: _Thumb, src_k: int, dst_k: int, name: str, zoo
     return best
 
 
-def _search_pair(src: _Thumb, dst: _Thumb, src_k: int, dst_k: int, shape, spectra, params: PanelPairParams,
-                 both: bool) -> list[tuple]:  # fmt: skip
-    """Best shift of the copy ``dst`` on the source ``src`` per transform and zoom (zoom 1 only once per pair)."""
+def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spectra, params: PanelPairParams):
+    """Best shift of every panel (as the copy) on every other one (as the source), per transform and zoom,
+    best first. Zoom 1 is searched once per pair (its reverse is the same match); each copy's transformed
+    and zoomed thumbnail and its spectra are computed once and met with every source."""
     out = []
-    sh, sw = src.gray.shape
-    for name in TRANSFORMS:
-        if name in QUARTER and max(_aspect(src.gray.shape), _aspect(dst.gray.shape)) > SQUARISH:
-            continue
-        g = transform_array(dst.gray, name)
-        m = transform_array(dst.mask, name)
-        zooms = ([1.0] if both else []) + list(params.zooms)
-        for zoom in zooms:
-            mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
-            if zoom > 1.0 and (mh > sh * 1.05 or mw > sw * 1.05 or min(mh, mw) < 6):
-                continue  # a zoomed copy shows part of its source: it must fit inside it
-            gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
-            mz = (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9).astype(np.float32) if zoom != 1.0 else m
-            smaller = min(float(src.mask.sum()), float(mz.sum()))
-            moving_spectra = _spectra(gz, mz, shape, True)
-            score, dy, dx, _ = masked_zncc(
-                (src.gray, src.mask), (gz, mz), shape, params.min_overlap * smaller, (spectra, moving_spectra)
-            )
-            out.append((score, src_k, dst_k, name, (mh, mw), dy, dx))
-    return out
+    zooms = (1.0, *params.zooms)
+    for dst_pos, dst in enumerate(keys):
+        target = thumbs[dst]
+        for t, name in enumerate(TRANSFORMS):
+            g = transform_array(target.gray, name)
+            m = transform_array(target.mask, name)
+            for z, zoom in enumerate(zooms):
+                mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
+                moving = None
+                for src_pos, src in enumerate(keys):
+                    if src == dst or (zoom == 1.0 and src_pos > dst_pos):
+                        continue
+                    source = thumbs[src]
+                    sh, sw = source.gray.shape
+                    if name in QUARTER and max(_aspect(source.gray.shape), _aspect(target.gray.shape)) > SQUARISH:
+                        continue
+                    if zoom > 1.0 and (mh > sh * 1.05 or mw > sw * 1.05 or min(mh, mw) < 6):
+                        continue  # a zoomed copy shows part of its source: it must fit inside it
+                    if moving is None:
+                        gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
+                        mz = m if zoom == 1.0 else (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9)
+                        mz = mz.astype(np.float32)
+                        moving = (gz, mz, float(mz.sum()), _spectra(gz, mz, shape, True))
+                    gz, mz, moving_area, moving_spectra = moving
+                    smaller = min(float(source.mask.sum()), moving_area)
+                    score, dy, dx, _ = masked_zncc(
+                        (source.gray, source.mask),
+                        (gz, mz),
+                        shape,
+                        params.min_overlap * smaller,
+                        (fixed_spectra[src], moving_spectra),
+                    )
+                    # the order of the former pair-by-pair loop breaks ties between equal scores
+                    first, second = sorted((src_pos, dst_pos))
+                    order = (first, second, src_pos > dst_pos, t, z)
+                    out.append((order, (score, src, dst, name, (mh, mw), dy, dx)))
+    out.sort(key=lambda item: item[0])
+    found = [match for _, match in out]
+    found.sort(key=lambda item: -item[0])
+    return found
 
 
 def _aspect(shape: tuple[int, int]) -> float:
