@@ -75,7 +75,8 @@ class RansacParams:
 @dataclass(frozen=True)
 class DenseParams:
     enabled: bool
-    max_side: int  # the dense branch works on the figure downscaled to this longer side
+    max_side: int  # the dense branch works on the figure downscaled to this longer side ...
+    scale: float  # ... and to at most this share of the working size
     patch: int  # odd patch side (dense px)
     max_patches: int  # stride grows until at most this many patches are indexed
     min_std: float  # patches flatter than this (grey levels) match anything and are skipped
@@ -100,6 +101,8 @@ class PanelPairParams:
     min_zncc: float  # thumbnail correlation a pair needs to become a candidate
     max_candidates: int  # candidates handed to verification per figure (best first)
     per_pair: int  # ... and per pair of panels
+    screen: bool  # a half-size pass first screens out combinations far below min_zncc (panelpairs._Screen)
+    screen_margin: float  # ... by more than this
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def dense_candidates(
     votes as a near-exact one.
     """
     h, w = work.shape
-    ds = min(1.0, params.max_side / max(h, w))
+    ds = min(1.0, params.scale, params.max_side / max(h, w))
     size = (max(1, round(w * ds)), max(1, round(h * ds)))
     gray = cv2.resize(work.gray, size, interpolation=cv2.INTER_AREA) if ds < 1 else work.gray
     allowed = cv2.resize(content.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.99 if ds < 1 else content

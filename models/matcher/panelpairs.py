@@ -35,6 +35,9 @@ FINE = 2.5  # the fine thumbnails are this many times the coarse ones
 FINE_POOL = 3  # coarse matches measured again finely, per final candidate
 FINE_ZOOMS = (0.92, 0.96, 1.0, 1.04, 1.08)  # around a coarse zoom step (2^0.25 apart)
 ECC_BLURS = (5, 1)  # Gaussian pre-filter sizes of the two ECC refinement passes
+ECC_HALF_MIN_SIDE = 16  # px: the first ECC pass runs at half size when the copy's box keeps this side there
+SCREEN_SCALE = 0.5  # the screening pass's thumbnails, share of the search thumbnails' size
+SCREEN_MIN_SIDE = 12  # px: smaller screening thumbnails are not screened
 
 
 def transform_array(image: np.ndarray, name: str) -> np.ndarray:
@@ -155,8 +158,28 @@ def refine_affine(gray: np.ndarray, affine: np.ndarray, region: np.ndarray) -> n
     mask = np.ascontiguousarray(region[y0:y1, x0:x1]).astype(np.uint8) * 255
     everywhere = np.full(gray.shape, 255, np.uint8)
     warp = compose(invert(affine), np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])).astype(np.float32)
+    # the wide-basin pass runs at half size (a quarter of the work; its job is to get close), the exact pass
+    # at full size from there: x_half = S x = x / 2 - 1/4 on pixel centres, so warp_half = S warp S^-1
+    to_half = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25]])
+    to_full = invert(to_half)
     try:
-        for blur in ECC_BLURS:
+        if min(template.shape) >= 2 * ECC_HALF_MIN_SIDE:
+            half_warp = compose(to_half, compose(warp.astype(np.float64), to_full)).astype(np.float32)
+            _, half_warp = cv2.findTransformECCWithMask(
+                _half(template),
+                _half(gray),
+                (_half(mask) > 127).astype(np.uint8) * 255,
+                _half(everywhere),
+                half_warp,
+                cv2.MOTION_AFFINE,
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5),
+                ECC_BLURS[0] // 2 + 1,
+            )
+            warp = compose(to_full, compose(half_warp.astype(np.float64), to_half)).astype(np.float32)
+            blurs = ECC_BLURS[1:]
+        else:
+            blurs = ECC_BLURS
+        for blur in blurs:
             # the mask marks the copy's pixels in the template (plain findTransformECC masks the input image)
             _, warp = cv2.findTransformECCWithMask(
                 template,
@@ -175,6 +198,12 @@ def refine_affine(gray: np.ndarray, affine: np.ndarray, region: np.ndarray) -> n
     if not np.isfinite(refined).all() or moved > 0.1 * math.hypot(y1 - y0, x1 - x0):
         return affine
     return refined
+
+
+def _half(image: np.ndarray) -> np.ndarray:
+    """Half-size copy (area average; an odd last row/column is dropped)."""
+    h, w = image.shape[:2]
+    return cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def _seeds(affine: np.ndarray, src_box, dst_box, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +241,8 @@ def panel_pair_candidates(
     side = fft.next_fast_len(2 * max(max(t.gray.shape) for t in thumbs.values()))
     shape = (side, side)
     fixed_spectra = {k: _spectra(t.gray, t.mask, shape, False) for k, t in thumbs.items()}
-    found = _coarse_matches(thumbs, [k for k, _ in panels], shape, fixed_spectra, params)
+    screen = _Screen(work.gray, content, {k: p.box for k, p in panels}, scale, params) if params.screen else None
+    found = _coarse_matches(thumbs, [k for k, _ in panels], shape, fixed_spectra, params, screen)
     # the best coarse matches are measured again on thumbnails FINE x larger, the zoom searched finely around
     # its coarse step: this ranks true copies above look-alikes and places them to a fraction of a pixel
     fine_scale = min(1.0, FINE * scale)
@@ -294,7 +324,52 @@ def _fine_match(src: _Thumb, dst: _Thumb, src_k: int, dst_k: int, name: str, zoo
     return best
 
 
-def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spectra, params: PanelPairParams):
+class _Screen:
+    """The same search on thumbnails half as large (a quarter of the FFT work): a combination whose
+    correlation there falls short of ``min_zncc`` by more than ``params.screen_margin`` is not searched on
+    the thumbnails. A copy stays a copy at any resolution (its correlation only rises as detail averages
+    out), so the screen drops look-alikes and unrelated pairs, not copies. Thumbnails with a side under
+    ``SCREEN_MIN_SIDE`` px at that scale are too small to screen and are always searched."""
+
+    def __init__(self, gray, content, boxes: dict[int, tuple[int, int, int, int]], scale: float, params):
+        self.thumbs = {k: _Thumb(gray, content, box, SCREEN_SCALE * scale) for k, box in boxes.items()}
+        side = fft.next_fast_len(2 * max(max(t.gray.shape) for t in self.thumbs.values()))
+        self.shape = (side, side)
+        self.spectra = {k: _spectra(t.gray, t.mask, self.shape, False) for k, t in self.thumbs.items()}
+        self.floor = params.min_zncc - params.screen_margin
+        self.min_overlap = params.min_overlap
+        self.moving: dict[tuple[int, str, float], tuple | None] = {}
+
+    def passes(self, src: int, dst: int, name: str, zoom: float) -> bool:
+        source = self.thumbs[src]
+        if min(source.gray.shape) < SCREEN_MIN_SIDE or min(self.thumbs[dst].gray.shape) < SCREEN_MIN_SIDE:
+            return True
+        key = (dst, name, zoom)
+        if key not in self.moving:
+            self.moving[key] = _moving(self.thumbs[dst], name, zoom, self.shape)
+        gz, mz, area, spectra = self.moving[key]
+        if min(gz.shape) < SCREEN_MIN_SIDE // 2:
+            return True
+        smaller = min(float(source.mask.sum()), area)
+        score, *_ = masked_zncc(
+            (source.gray, source.mask), (gz, mz), self.shape, self.min_overlap * smaller, (self.spectra[src], spectra)
+        )
+        return score >= self.floor
+
+
+def _moving(thumb: _Thumb, name: str, zoom: float, shape) -> tuple:
+    """A copy's thumbnail transformed by ``name`` and shrunk by ``zoom``: grey, mask, mask area, spectra."""
+    g = transform_array(thumb.gray, name)
+    m = transform_array(thumb.mask, name)
+    mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
+    gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
+    mz = m if zoom == 1.0 else (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9)
+    mz = mz.astype(np.float32)
+    return gz, mz, float(mz.sum()), _spectra(gz, mz, shape, True)
+
+
+def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spectra, params: PanelPairParams,
+                    screen: _Screen | None = None):  # fmt: skip
     """Best shift of every panel (as the copy) on every other one (as the source), per transform and zoom,
     best first. Zoom 1 is searched once per pair (its reverse is the same match); each copy's transformed
     and zoomed thumbnail and its spectra are computed once and met with every source."""
@@ -304,7 +379,6 @@ def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spe
         target = thumbs[dst]
         for t, name in enumerate(TRANSFORMS):
             g = transform_array(target.gray, name)
-            m = transform_array(target.mask, name)
             for z, zoom in enumerate(zooms):
                 mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
                 moving = None
@@ -317,11 +391,10 @@ def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spe
                         continue
                     if zoom > 1.0 and (mh > sh * 1.05 or mw > sw * 1.05 or min(mh, mw) < 6):
                         continue  # a zoomed copy shows part of its source: it must fit inside it
+                    if screen is not None and not screen.passes(src, dst, name, zoom):
+                        continue
                     if moving is None:
-                        gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
-                        mz = m if zoom == 1.0 else (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9)
-                        mz = mz.astype(np.float32)
-                        moving = (gz, mz, float(mz.sum()), _spectra(gz, mz, shape, True))
+                        moving = _moving(target, name, zoom, shape)
                     gz, mz, moving_area, moving_spectra = moving
                     smaller = min(float(source.mask.sum()), moving_area)
                     score, dy, dx, _ = masked_zncc(
