@@ -10,6 +10,7 @@ neighbours never show a gap sits in a repeated pattern and matches nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -22,6 +23,11 @@ _CELLS, _BINS = 4, 8
 # Descriptor distances (RootSIFT and the dense features both have unit-scale norms) below this are noise.
 DISTANCE_FLOOR = 0.02
 MIN_PANEL_KEYPOINTS = 64  # budget floor for a small panel
+# SIFT's scale space of a panel (upsampled twice, six blurred layers per octave) takes ~150 bytes per pixel:
+# larger panels are detected tile by tile (keypoints kept where their tile's core holds them; the margin
+# gives the descriptors their context), which bounds the memory of 16 MP figures
+SIFT_TILE_PX = 1_000_000
+SIFT_TILE_MARGIN = 48
 SEARCH_DIMS = 48  # PCA dimensions of the approximate neighbour search (then re-ranked exactly)
 
 
@@ -78,16 +84,41 @@ def detect(gray: np.ndarray, mask: np.ndarray, params: KeypointParams, boxes: li
         if not sub_mask.any():
             continue
         budget = max(MIN_PANEL_KEYPOINTS, round(total * area / areas.sum()))
-        sift = cv2.SIFT_create(nfeatures=budget, contrastThreshold=params.contrast_threshold)
         image = _stretch(gray[y0:y1, x0:x1], sub_mask)
-        found, desc = sift.detectAndCompute(image, sub_mask.astype(np.uint8) * 255)
-        if desc is None or len(found) == 0:
-            continue
-        xy = np.array([k.pt for k in found], np.float32) + np.array([x0, y0], np.float32)
-        parts.append((xy, np.array([k.size for k in found], np.float32), root_sift(desc)))
+        for (cy0, cx0, cy1, cx1), (oy0, ox0, oy1, ox1) in _tiles(y1 - y0, x1 - x0):
+            share = (cy1 - cy0) * (cx1 - cx0) / area
+            sift = cv2.SIFT_create(nfeatures=max(1, round(budget * share)), contrastThreshold=params.contrast_threshold)
+            found, desc = sift.detectAndCompute(
+                image[oy0:oy1, ox0:ox1], sub_mask[oy0:oy1, ox0:ox1].astype(np.uint8) * 255
+            )
+            if desc is None or len(found) == 0:
+                continue
+            xy = np.array([k.pt for k in found], np.float32) + np.array([ox0, oy0], np.float32)
+            core = (xy[:, 0] >= cx0) & (xy[:, 0] < cx1) & (xy[:, 1] >= cy0) & (xy[:, 1] < cy1)
+            sizes = np.array([k.size for k in found], np.float32)
+            parts.append((xy[core] + np.array([x0, y0], np.float32), sizes[core], root_sift(desc[core])))
     if not parts:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros((0, 128), np.float32))
     return Keypoints(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _tiles(h: int, w: int) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """``(core, outer)`` boxes ``(y0, x0, y1, x1)`` covering an ``h x w`` panel: cores of at most
+    ``SIFT_TILE_PX`` pixels tile it, each outer box adds ``SIFT_TILE_MARGIN`` px of context."""
+    n = math.ceil(h * w / SIFT_TILE_PX)
+    if n <= 1:
+        return [((0, 0, h, w), (0, 0, h, w))]
+    rows = max(1, round(math.sqrt(n * h / w)))
+    cols = math.ceil(n / rows)
+    ys = np.linspace(0, h, rows + 1).round().astype(int)
+    xs = np.linspace(0, w, cols + 1).round().astype(int)
+    m = SIFT_TILE_MARGIN
+    tiles = []
+    for r in range(rows):
+        for c in range(cols):
+            y0, x0, y1, x1 = int(ys[r]), int(xs[c]), int(ys[r + 1]), int(xs[c + 1])
+            tiles.append(((y0, x0, y1, x1), (max(0, y0 - m), max(0, x0 - m), min(h, y1 + m), min(w, x1 + m))))
+    return tiles
 
 
 def _stretch(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
