@@ -21,7 +21,7 @@ import numpy as np
 from models.matcher.config import DenseParams
 from models.matcher.geometry import Candidate
 from models.matcher.hashtable import RunTable, run_of
-from models.matcher.keypoints import gap_accept
+from models.matcher.keypoints import DISTANCE_FLOOR
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 
@@ -121,6 +121,7 @@ def dense_candidates(
     on_grid = (ys % stride == 0) & (xs % stride == 0)
     pts = np.stack([xs, ys], axis=1).astype(np.float64)
     desc = feats[ys, xs]
+    del feats  # the largest array here (nine floats per pixel); the usable rows are all that is needed
     patch_std = std[ys, xs]
     grid_pts, grid_desc = pts[on_grid], desc[on_grid]
     if len(grid_pts) < params.min_matches:
@@ -133,17 +134,12 @@ def dense_candidates(
             raise ValueError(
                 f"params: matcher.dense.transforms: unknown transform {name!r} (known: {sorted(DIHEDRAL)})"
             )
-        query = desc @ feature_transform(name, n).T.astype(np.float32)
-        q_idx, g_idx, dist = index.neighbours(query, 2 * params.radius)
-        # the patch itself and its spatial neighbours are self-similarity, not candidates
-        far = np.linalg.norm(grid_pts[g_idx] - pts[q_idx], axis=1) >= min_offset
-        q_idx, g_idx, dist = q_idx[far], g_idx[far], dist[far]
-        keep = _g2nn(q_idx, dist, params.ratio, params.max_copies, params.radius)
-        src, dst = pts[q_idx[keep]], grid_pts[g_idx[keep]]
+        q_idx, g_idx, dist = index.matches(desc, feature_transform(name, n), pts, grid_pts, min_offset, params)
+        src, dst = pts[q_idx], grid_pts[g_idx]
         # near-exact matches vote fully, merely similar ones hardly: copies repeat pixels, lanes look alike;
         # "near-exact" includes what the figure's own compression leaves between a copy and its source
-        expected = COPY_SPREAD * copy_error / (np.maximum(patch_std[q_idx[keep]], params.min_std) * n)
-        votes = np.exp(-((dist[keep] / np.maximum(EXACT_SHARE * params.radius, expected)) ** 2))
+        expected = COPY_SPREAD * copy_error / (np.maximum(patch_std[q_idx], params.min_std) * n)
+        votes = np.exp(-((dist / np.maximum(EXACT_SHARE * params.radius, expected)) ** 2))
         linear = np.array(DIHEDRAL[name], np.float64)
         src, dst = _fold(src, dst, linear)
         peaks = _offset_peaks(dst - src @ linear.T, votes, params)
@@ -194,17 +190,29 @@ class _HashIndex:
             self.tables.append((order.astype(np.int64), RunTable(keys[order])))
         self.own_key0 = _keys_of(self.desc, self.step, 0.0)  # each row's cell in the first grid
 
-    def neighbours(self, query: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(query row, desc row, distance)`` for every hash-cell mate closer than ``cap``, ordered by query
-        row, then desc row.
+    def matches(
+        self,
+        desc: np.ndarray,
+        transform: np.ndarray,
+        pts: np.ndarray,
+        grid_pts: np.ndarray,
+        min_offset: float,
+        params: DenseParams,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(query row, grid row, distance)`` of the matches each patch's transformed descriptor
+        (``transform @ desc``) keeps among the grid patches, ordered by query row, then grid row.
 
-        A query whose cell is crowded (more than ``MAX_BUCKET`` patches) in either grid sits in featureless
-        or repeated texture and gets no neighbours at all: taking its few mates from the other grid would
-        hide the repetition from the 2NN test.
+        Candidates share a hash cell with the query in either grid and lie within twice the match radius;
+        the patch's own neighbourhood (closer than ``min_offset``) is self-similarity and drops out; the
+        generalised 2NN test (:func:`keypoints.gap_accept`) then keeps a clear nearest group, and of it
+        the matches within the radius. A query whose cell is crowded (more than ``MAX_BUCKET`` patches)
+        in either grid sits in featureless or repeated texture and keeps nothing: taking its few mates
+        from the other grid would hide the repetition from the 2NN test.
         """
         (order0, table0), (order1, table1) = self.tables
-        return _lookup(
-            np.ascontiguousarray(query, np.float32),
+        return _match_kernel(
+            np.ascontiguousarray(desc, np.float32),
+            np.ascontiguousarray(transform, np.float32),
             self.desc,
             self.step.astype(np.float64),
             order0,
@@ -212,8 +220,15 @@ class _HashIndex:
             order1,
             (table1.keys, table1.used, table1.start, table1.size),
             self.own_key0,
-            float(cap),
+            np.ascontiguousarray(pts, np.float64),
+            np.ascontiguousarray(grid_pts, np.float64),
+            float(min_offset),
+            2.0 * params.radius,
+            float(params.radius),
+            float(params.ratio),
+            int(params.max_copies),
             MAX_BUCKET,
+            DISTANCE_FLOOR,
         )
 
 
@@ -242,83 +257,108 @@ def _key(row: np.ndarray, step: np.ndarray, shift: float) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(query, desc, step, order0, table0, order1, table1, own_key0, cap, crowd):
-    n_q, dims = query.shape
-    first = np.empty(n_q, np.int64)
-    count = np.empty(n_q, np.int64)
-    second = np.empty(n_q, np.int64)
-    count1 = np.empty(n_q, np.int64)
-    keys0 = np.empty(n_q, np.int64)
-    total = 0
-    for q in range(n_q):
-        k0 = _key(query[q], step, 0.0)
-        k1 = _key(query[q], step, 0.5)
-        keys0[q] = k0
-        s0, c0 = run_of(k0, table0[0], table0[1], table0[2], table0[3])
-        s1, c1 = run_of(k1, table1[0], table1[1], table1[2], table1[3])
-        if c0 > crowd or c1 > crowd:
-            c0 = 0
-            c1 = 0
-        first[q], count[q] = s0, c0
-        second[q], count1[q] = s1, c1
-        total += c0 + c1
-    q_out = np.empty(total, np.int64)
-    d_out = np.empty(total, np.int64)
-    dist_out = np.empty(total, np.float32)
+def _match_kernel(
+    desc, transform, grid, step, order0, table0, order1, table1, own_key0, pts, grid_pts, min_offset, cap, radius,
+    ratio, max_copies, crowd, floor,
+):  # fmt: skip
+    n_q, dims = desc.shape
+    size = n_q // 4 + 64
+    q_out = np.empty(size, np.int64)
+    d_out = np.empty(size, np.int64)
+    dist_out = np.empty(size, np.float32)
+    m = 0
+    query = np.empty(dims, np.float32)
     buf_d = np.empty(2 * crowd + 2, np.int64)
     buf_dist = np.empty(2 * crowd + 2, np.float32)
-    m = 0
+    gaps = np.empty(max_copies + 1, np.float64)
     for q in range(n_q):
+        for k in range(dims):
+            acc = np.float32(0.0)
+            for j in range(dims):
+                acc += transform[k, j] * desc[q, j]
+            query[k] = acc
+        k0 = _key(query, step, 0.0)
+        s0, c0 = run_of(k0, table0[0], table0[1], table0[2], table0[3])
+        s1, c1 = run_of(_key(query, step, 0.5), table1[0], table1[1], table1[2], table1[3])
+        if c0 > crowd or c1 > crowd:
+            continue
         found = 0
         for t in range(2):
-            c = count[q] if t == 0 else count1[q]
-            s = first[q] if t == 0 else second[q]
+            c = c0 if t == 0 else c1
+            s = s0 if t == 0 else s1
             for j in range(c):
                 d = order0[s + j] if t == 0 else order1[s + j]
-                if t == 1 and own_key0[d] == keys0[q]:
+                if t == 1 and own_key0[d] == k0:
                     continue  # already met in the first grid's cell
                 acc = np.float32(0.0)
                 for k in range(dims):
-                    diff = query[q, k] - desc[d, k]
+                    diff = query[k] - grid[d, k]
                     acc += diff * diff
                 dist = np.sqrt(acc)
-                if dist <= cap:
-                    buf_d[found] = d
-                    buf_dist[found] = dist
-                    found += 1
-        for j in range(1, found):  # insertion sort by desc row (a few mates per query)
-            d, dist = buf_d[j], buf_dist[j]
-            i = j - 1
-            while i >= 0 and buf_d[i] > d:
-                buf_d[i + 1], buf_dist[i + 1] = buf_d[i], buf_dist[i]
-                i -= 1
-            buf_d[i + 1], buf_dist[i + 1] = d, dist
-        for j in range(found):
+                if dist > cap:
+                    continue
+                dx = grid_pts[d, 0] - pts[q, 0]
+                dy = grid_pts[d, 1] - pts[q, 1]
+                if np.sqrt(dx * dx + dy * dy) < min_offset:
+                    continue  # the patch itself and its spatial neighbours: self-similarity
+                buf_d[found] = d
+                buf_dist[found] = dist
+                found += 1
+        if found == 0:
+            continue
+        _sort_pairs(buf_dist, buf_d, found)  # by distance, then grid row
+        for j in range(max_copies + 1):
+            gaps[j] = buf_dist[j] + floor if j < found else np.inf
+        first_gap = -1
+        for j in range(max_copies):
+            if np.isfinite(gaps[j]) and (gaps[j] < ratio * gaps[j + 1] or not np.isfinite(gaps[j + 1])):
+                first_gap = j
+                break
+        if first_gap < 0:
+            continue  # no clear nearest group: a repeated pattern
+        kept = 0
+        for j in range(min(first_gap + 1, found)):
+            if buf_dist[j] <= radius:
+                buf_d[kept], buf_dist[kept] = buf_d[j], buf_dist[j]
+                kept += 1
+        _sort_pairs_by_row(buf_d, buf_dist, kept)
+        if m + kept > size:
+            size = 2 * size + kept
+            q_out, d_out, dist_out = _grown(q_out, m, size), _grown(d_out, m, size), _grown(dist_out, m, size)
+        for j in range(kept):
             q_out[m], d_out[m], dist_out[m] = q, buf_d[j], buf_dist[j]
             m += 1
-    return q_out[:m], d_out[:m], dist_out[:m]
+    return q_out[:m].copy(), d_out[:m].copy(), dist_out[:m].copy()
 
 
-def _g2nn(q_idx: np.ndarray, dist: np.ndarray, ratio: float, max_copies: int, radius: float) -> np.ndarray:
-    """Generalised 2NN over each query's neighbours (see :func:`keypoints.gap_accept`)."""
-    if len(q_idx) == 0:
-        return np.zeros(0, bool)
-    # one float sort key: query index, then distance (scaled into [0, 0.5))
-    order = np.argsort(q_idx * 1.0 + dist / (2.0 * max(float(dist.max()), 1e-9) + 1e-9))
-    q_sorted = q_idx[order]
-    starts = np.flatnonzero(np.concatenate(([True], q_sorted[1:] != q_sorted[:-1])))
-    group = np.cumsum(np.concatenate(([False], q_sorted[1:] != q_sorted[:-1])))
-    rank = np.arange(len(order)) - starts[group]
-    table = np.full((len(starts), max_copies + 1), np.inf, np.float32)
-    inside = rank <= max_copies
-    table[group[inside], rank[inside]] = dist[order][inside]
-    accepted = gap_accept(table, ratio, max_copies)
-    keep_sorted = np.zeros(len(order), bool)
-    low = rank < max_copies
-    keep_sorted[low] = accepted[group[low], rank[low]]
-    keep = np.zeros(len(order), bool)
-    keep[order] = keep_sorted
-    return keep & (dist <= radius)
+@numba.njit(cache=True, nogil=True)
+def _sort_pairs(dist, rows, n) -> None:
+    """Insertion sort of the first ``n`` entries by distance, then row."""
+    for j in range(1, n):
+        d, r = dist[j], rows[j]
+        i = j - 1
+        while i >= 0 and (dist[i] > d or (dist[i] == d and rows[i] > r)):
+            dist[i + 1], rows[i + 1] = dist[i], rows[i]
+            i -= 1
+        dist[i + 1], rows[i + 1] = d, r
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_pairs_by_row(rows, dist, n) -> None:
+    for j in range(1, n):
+        r, d = rows[j], dist[j]
+        i = j - 1
+        while i >= 0 and rows[i] > r:
+            rows[i + 1], dist[i + 1] = rows[i], dist[i]
+            i -= 1
+        rows[i + 1], dist[i + 1] = r, d
+
+
+@numba.njit(cache=True, nogil=True)
+def _grown(values, used, size):
+    out = np.empty(size, values.dtype)
+    out[:used] = values[:used]
+    return out
 
 
 def _in_progression(offsets: np.ndarray, tol: float) -> np.ndarray:
