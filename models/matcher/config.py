@@ -133,6 +133,7 @@ class VerifyParams:
     jpeg_lowpass_sigma: float  # JPEG'd figure: Gaussian (px) through which copy, source and JPEG error are compared
     jpeg_lowpass_ratio: float  # ... a copy with less detail than min_samples agrees, low-passed, within this x
     #                            what the figure's own JPEG errors leave low-passed (0: such copies are rejected)
+    jpeg_min_samples: float  # ... and holds at least this many samples of detail (fewer: any two smooth places agree)
     max_candidates: int  # candidates verified per image (strongest first)
 
 

@@ -287,7 +287,9 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.samples < p.min_samples
         and (residual_grey > EXACT_GREY or ctx.compression is not None)
         and not (
-            residual_grey > EXACT_GREY and peak_ratio <= p.max_peak_ratio and _jpeg_copy(ctx, warp, crop, measured)
+            residual_grey > EXACT_GREY
+            and peak_ratio <= p.max_peak_ratio
+            and _jpeg_copy(ctx, warp, crop, measured, pair.samples)
         )
     ):
         # an exact repeat proves itself (noise and grain agree too); an inexact one (resampled), or any in a
@@ -334,9 +336,12 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     return pair
 
 
-def _jpeg_copy(ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray) -> bool:
+def _jpeg_copy(
+    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, samples: float
+) -> bool:
     """Whether, in a JPEG'd figure, a copy (``measured``: its core in ``crop``; ``warp``: crop pixel -> source)
-    agrees with its source as closely as the figure's own JPEG errors at the same two places allow.
+    (``samples``: of detail, see ``effective_samples``) agrees with its source as closely as the figure's own JPEG
+    errors at the same two places allow.
 
     Compression erases grain, so a JPEG'd copy of smooth content holds too few samples of detail to be told
     from a look-alike by its residual, which is then the two JPEG errors. But JPEG error is fine-grained
@@ -344,9 +349,12 @@ def _jpeg_copy(ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], 
     by the same filter, a copy keeps only the low-passed JPEG errors, a look-alike its differences. The error
     field of the figure's own compression (``signed_compression_error``) is compared through the same warp and
     filter, so the allowance is like with like: ``jpeg_lowpass_ratio`` x the residual of the two error samples.
+    On fewer than ``jpeg_min_samples`` samples of detail any two smooth places agree, low-passed or not.
     """
     p = ctx.params
-    if ctx.signed_compression is None or p.jpeg_lowpass_ratio <= 0 or measured.sum() < MIN_MEASURED:
+    if ctx.signed_compression is None or p.jpeg_lowpass_ratio <= 0 or samples < p.jpeg_min_samples:
+        return False
+    if measured.sum() < MIN_MEASURED:
         return False
     image, error = ctx.lowpass()
     size = (measured.shape[1], measured.shape[0])
