@@ -133,6 +133,10 @@ class VerifyParams:
     compression_ratio: float  # ... or below this x the mean error of the figure's own JPEG compression (when seen)
     max_overlap: float  # source and copy may share at most this share of the smaller one
     min_samples: float  # independent samples of detail (area / correlation cell) an agreement must rest on
+    jpeg_lowpass_sigma: float  # JPEG'd figure: Gaussian (px) through which copy, source and JPEG error are compared
+    jpeg_lowpass_ratio: float  # ... a copy with less detail than min_samples agrees, low-passed, within this x
+    #                            what the figure's own JPEG errors leave low-passed (0: such copies are rejected)
+    jpeg_min_samples: float  # ... and holds at least this many samples of detail (fewer: any two smooth places agree)
     max_candidates: int  # candidates verified per image (strongest first)
 
 

@@ -150,10 +150,16 @@ def jpeg_quality(gray: np.ndarray, mask: np.ndarray) -> int | None:
 def compression_error(gray: np.ndarray, quality: int) -> np.ndarray:
     """Per-pixel |error| that JPEG at ``quality`` puts on content like the figure's (float32, its shape):
     the figure compressed on a grid shifted by half a block, where it is not a fixed point."""
+    return np.abs(signed_compression_error(gray, quality))
+
+
+def signed_compression_error(gray: np.ndarray, quality: int) -> np.ndarray:
+    """The signed error (compressed - figure) behind ``compression_error``: a sample of the error field that
+    JPEG at ``quality`` leaves on the figure's content, to be filtered like the figure itself."""
     image = np.clip(np.round(gray), 0, 255).astype(np.uint8)
     shifted = np.ascontiguousarray(image[4:, 4:])
     error = np.zeros(gray.shape, np.float32)
-    error[4:, 4:] = np.abs(_recompress(shifted, quality) - shifted)
+    error[4:, 4:] = _recompress(shifted, quality) - shifted
     return error
 
 

@@ -38,11 +38,11 @@ from models.matcher.prepare import WorkingImage
 from models.matcher.refine import refine_translation
 from models.matcher.residual import (
     colour_compression_error,
-    compression_error,
     fit_residual,
     jpeg_quality,
     native_residual,
     noise_sigma,
+    signed_compression_error,
 )
 from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
 
@@ -100,7 +100,9 @@ class VerifyContext:
         # (only seen on the figure's own pixel grid, so not on downscaled working images)
         quality = jpeg_quality(work.gray, content) if work.scale == 1.0 else None
         self.quality = quality
-        self.compression = compression_error(work.gray, quality) if quality is not None else None
+        self.signed_compression = signed_compression_error(work.gray, quality) if quality is not None else None
+        self.compression = np.abs(self.signed_compression) if quality is not None else None
+        self._lowpass: tuple[np.ndarray, np.ndarray] | None = None
         self._colour_compression: np.ndarray | None = None
         # (not widened by JPEG: in a compressed figure, noise-only stretches would agree with any other)
         self.residual_tolerance = max(params.residual_floor, params.residual_noise * self.noise)
@@ -119,6 +121,16 @@ class VerifyContext:
         if self._colour_compression is None:
             self._colour_compression = colour_compression_error(self.work.rgb, self.quality)
         return self._colour_compression[crop][region].mean(axis=0)
+
+    def lowpass(self) -> tuple[np.ndarray, np.ndarray]:
+        """(figure, its own JPEG error field) through the same Gaussian (``jpeg_lowpass_sigma``); JPEG figures only."""
+        if self._lowpass is None:
+            sigma = self.params.jpeg_lowpass_sigma
+            self._lowpass = (
+                cv2.GaussianBlur(self.gray, (0, 0), sigma),
+                cv2.GaussianBlur(self.signed_compression, (0, 0), sigma),
+            )
+        return self._lowpass
 
     def same_pixels(self, region: np.ndarray) -> float:
         """Residual (grey levels) below which a copy in ``region`` holds "the same pixels": a share of the
@@ -271,9 +283,19 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     pair.samples = effective_samples(raw_i, measured)
     if pair.overlap > p.max_overlap:
         pair.reason = "source and copy overlap"
-    elif pair.samples < p.min_samples and (residual_grey > EXACT_GREY or ctx.compression is not None):
+    elif (
+        pair.samples < p.min_samples
+        and (residual_grey > EXACT_GREY or ctx.compression is not None)
+        and not (
+            residual_grey > EXACT_GREY
+            and peak_ratio <= p.max_peak_ratio
+            and _jpeg_copy(ctx, warp, crop, measured, pair.samples)
+        )
+    ):
         # an exact repeat proves itself (noise and grain agree too); an inexact one (resampled), or any in a
-        # JPEG'd figure (whose compression erased the grain), rests on the content's detail alone
+        # JPEG'd figure (whose compression erased the grain), rests on the content's detail alone, unless in a
+        # JPEG'd figure it agrees with its source as closely as two JPEG errors alone allow (_jpeg_copy; an exact
+        # repeat there carries one and the same error: smooth blocks that JPEG quantised alike, proving nothing)
         pair.reason = "too little detail to tell a copy from a look-alike"
     elif peak_ratio > p.max_peak_ratio:
         pair.reason = "not a sharp optimum (similar, not copied)"
@@ -312,6 +334,35 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     else:
         pair.confidence = 0.25 * max(0.0, 1.0 - peak_ratio)
     return pair
+
+
+def _jpeg_copy(
+    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, samples: float
+) -> bool:
+    """Whether, in a JPEG'd figure, a copy (``measured``: its core in ``crop``; ``warp``: crop pixel -> source)
+    (``samples``: of detail, see ``effective_samples``) agrees with its source as closely as the figure's own JPEG
+    errors at the same two places allow.
+
+    Compression erases grain, so a JPEG'd copy of smooth content holds too few samples of detail to be told
+    from a look-alike by its residual, which is then the two JPEG errors. But JPEG error is fine-grained
+    (8 x 8 blocks of quantised frequencies), while a look-alike differs from the original in its shapes: low-passed
+    by the same filter, a copy keeps only the low-passed JPEG errors, a look-alike its differences. The error
+    field of the figure's own compression (``signed_compression_error``) is compared through the same warp and
+    filter, so the allowance is like with like: ``jpeg_lowpass_ratio`` x the residual of the two error samples.
+    On fewer than ``jpeg_min_samples`` samples of detail any two smooth places agree, low-passed or not.
+    """
+    p = ctx.params
+    if ctx.signed_compression is None or p.jpeg_lowpass_ratio <= 0 or samples < p.jpeg_min_samples:
+        return False
+    if measured.sum() < MIN_MEASURED:
+        return False
+    image, error = ctx.lowpass()
+    size = (measured.shape[1], measured.shape[0])
+    image_w = cv2.warpAffine(image, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    error_w = cv2.warpAffine(error, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    residual, _, _ = fit_residual(image[crop][measured], image_w[measured])
+    expected = float(np.median(np.abs(error[crop][measured] - error_w[measured])))
+    return residual <= p.jpeg_lowpass_ratio * expected
 
 
 def _placed(mask: np.ndarray, crop: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
