@@ -19,10 +19,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ensemble.settings import components_from_params
 from shared.config import load_params
 from shared.logs import setup_logging
+
+if TYPE_CHECKING:
+    from models.matcher import MatcherParams
 
 log = logging.getLogger(__name__)
 BUNDLE_FILE = "bundle.json"
@@ -54,7 +58,23 @@ class Bundle:
                 if not path.is_file():
                     raise FileNotFoundError(f"{path}: checkpoint listed in {folder / BUNDLE_FILE} is missing")
         matcher = json.loads((folder / "matcher.json").read_text()) if (folder / "matcher.json").is_file() else None
-        return cls(folder, list(info["components"]), segmenters, matcher)
+        bundle = cls(folder, list(info["components"]), segmenters, matcher)
+        if matcher is not None:
+            bundle.checked_matcher_params()
+        return bundle
+
+    def checked_matcher_params(self) -> MatcherParams:
+        """The matcher's parameters, checked against this version of the matcher: a stale bundle must stop
+        the run with its path, not turn every row authentic one failure at a time."""
+        from models.matcher import MatcherParams
+
+        try:
+            return MatcherParams.coerce(self.matcher_params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{self.folder / 'matcher.json'}: {exc}; the bundle was built for another version of the matcher:"
+                " rebuild it (dvc repro bundle)"
+            ) from exc
 
 
 def assemble(out: str | Path, meta_dir: str | Path, fusion_dir: str | Path, models_dir: str | Path) -> Path:

@@ -90,7 +90,7 @@ class MatcherRunner:
 
     name = "matcher"
 
-    def __init__(self, params: dict):
+    def __init__(self, params):  # MatcherParams
         self.params = params
 
     def run(self, image: np.ndarray, evidence: Evidence | None = None) -> ComponentOutput:
@@ -107,7 +107,7 @@ def make_runners(bundle: Bundle, device: str = "cpu", tta: bool = True) -> list[
         if name == "matcher":
             if bundle.matcher_params is None:
                 raise FileNotFoundError(f"{bundle.folder}: matcher.json missing for component 'matcher'")
-            runners.append(MatcherRunner(bundle.matcher_params))
+            runners.append(MatcherRunner(bundle.checked_matcher_params()))
         else:
             runners.append(SegmenterRunner(name, bundle.segmenters[name], device, tta))
     return runners

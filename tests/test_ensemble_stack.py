@@ -192,3 +192,22 @@ def test_bundle_assembles_everything_prediction_needs(stacked, tmp_path):
     with pytest.raises(FileNotFoundError, match="no fold checkpoints"), pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECODAI_PARAMS", str(stacked.parent / "params.yaml"))
         assemble(tmp_path / "bundle2", stacked, stacked, tmp_path / "nothing")
+
+
+def test_a_bundle_built_for_another_matcher_version_stops_at_open(tmp_path):
+    import copy
+    import json
+
+    from ensemble.bundle import BUNDLE_FILE, Bundle
+    from models.matcher import MatcherParams
+    from shared.config import param
+
+    (tmp_path / BUNDLE_FILE).write_text(json.dumps({"components": ["matcher"], "segmenters": {}}))
+    current = param("matcher")
+    (tmp_path / "matcher.json").write_text(json.dumps(current))
+    assert isinstance(Bundle.open(tmp_path).checked_matcher_params(), MatcherParams)
+    stale = copy.deepcopy(current)
+    del stale["verify"]["min_samples"]  # a key this version needs, absent from an older bundle
+    (tmp_path / "matcher.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match=r"matcher\.json: params: missing matcher\.verify\.min_samples.*rebuild"):
+        Bundle.open(tmp_path)
