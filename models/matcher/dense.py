@@ -188,7 +188,8 @@ class _HashIndex:
             keys = _keys_of(self.desc, self.step, shift)
             order = np.argsort(keys, kind="stable")
             self.tables.append((order.astype(np.int64), RunTable(keys[order])))
-        self.own_key0 = _keys_of(self.desc, self.step, 0.0)  # each row's cell in the first grid
+            if shift == 0.0:
+                self.own_key0 = keys  # each row's cell in the first grid
 
     def matches(
         self,
