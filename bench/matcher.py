@@ -32,6 +32,7 @@ from models.matcher.textboxes import text_detector, text_mask
 from shared.config import data_root, param
 from shared.images import load_image
 from shared.metric import read_csv_strict, score_frames
+from shared.synth.case import jpeg_roundtrip
 
 TARGETS = {
     "compound oF1": 0.75,
@@ -180,11 +181,9 @@ def jpeg_resaved_authentic(root: Path, params: MatcherParams) -> dict:
         for cid in authentic:
             image = as_rgb(load_image(root / "test_images" / f"{cid}.png"))
             quality = int(np.random.default_rng(int(cid) if cid.isdigit() else 0).integers(*JPEG_RESAVE_QUALITIES))
-            grey = bool(np.all(image == image[:, :, :1]))
-            pixels = image[:, :, 0] if grey else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-            path = Path(folder) / f"{cid}.jpg"
-            if not cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_QUALITY, quality]):
-                raise OSError(f"{path}: JPEG encoding failed")
+            resaved = jpeg_roundtrip(image, quality, gray=bool(np.all(image == image[:, :, :1])))
+            path = Path(folder) / f"{cid}.png"  # the decoded JPEG, stored losslessly
+            cv2.imwrite(str(path), cv2.cvtColor(resaved, cv2.COLOR_RGB2BGR))
             tasks.append(Task(key=cid, path=str(path)))
         outcomes = list(run_tasks(tasks, params, params.jobs, desc="bench matcher, JPEG re-saved"))
     flagged = sorted(o.key for o in outcomes if o.annotation != "authentic")

@@ -338,7 +338,7 @@ class _Screen:
         self.spectra = {k: _spectra(t.gray, t.mask, self.shape, False) for k, t in self.thumbs.items()}
         self.floor = params.min_zncc - params.screen_margin
         self.min_overlap = params.min_overlap
-        self.moving: dict[tuple[int, str, float], tuple | None] = {}
+        self.moving: dict[tuple[int, str, float], tuple] = {}  # _moving per (copy, transform, zoom)
 
     def passes(self, src: int, dst: int, name: str, zoom: float) -> bool:
         source = self.thumbs[src]
@@ -378,9 +378,9 @@ def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spe
     for dst_pos, dst in enumerate(keys):
         target = thumbs[dst]
         for t, name in enumerate(TRANSFORMS):
-            g = transform_array(target.gray, name)
+            gh, gw = target.gray.shape[::-1] if name in QUARTER else target.gray.shape  # after the transform
             for z, zoom in enumerate(zooms):
-                mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
+                mh, mw = round(gh / zoom), round(gw / zoom)
                 moving = None
                 for src_pos, src in enumerate(keys):
                     if src == dst or (zoom == 1.0 and src_pos > dst_pos):
