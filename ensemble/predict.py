@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ensemble.bundle import Bundle
 from ensemble.cached_maps import CachedMaps
 from ensemble.features import all_features
-from ensemble.fusion import FusionConfig, decide, fused_instances
+from ensemble.fusion import FusionConfig, emits_operations, final_instances
 from ensemble.guard import TimeGuard
 from ensemble.meta_model import MetaModel
 from ensemble.parallel import FigureRunner, SerialRunner
@@ -176,6 +176,7 @@ class Stack:
         shape = work_shape(*native, self.fusion.work_size)
         small = shrink_image(image, shape)
         maps, operations, passthrough = {}, [], {}
+        native_operations: list[np.ndarray] = []
         evidence: Evidence | None = None
         for runner in self.runners:
             cache = self.cached.get(runner.name)
@@ -189,10 +190,13 @@ class Stack:
             maps[runner.name] = shrink_map(as_stored(output.prob), shape)
             passthrough.update(output.features)
             if runner.name == self.fusion.operations_from:
-                operations = [shrink_mask(op, shape) for op in output.operations]
+                native_operations = [op.astype(bool) for op in output.operations if op.any()]
+                operations = [shrink_mask(op, shape) for op in native_operations]
         features = pd.DataFrame([all_features(small, native, maps, passthrough)])
         p_forged = float(self.meta.predict(features)[0])
-        instances = decide(self.fusion, p_forged, fused_instances(self.fusion, maps, small, operations))
+        instances = final_instances(self.fusion, p_forged, maps, small, operations)
+        if instances and emits_operations(self.fusion, operations):
+            return native_operations, p_forged
         return [grow_mask(m, native) for m in instances], p_forged
 
     def annotate(self, path: str | Path) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ensemble.fusion import FusionConfig, decide, fused_instances
+from ensemble.fusion import FusionConfig, emits_operations, final_instances, fused_instances
 from ensemble.meta_model import MetaModel
 from ensemble.oof import Component, Sample, load_samples
 from ensemble.settings import components_from_params, ensemble_params
@@ -47,12 +47,20 @@ def solution_frame(samples: Sequence[Sample]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def annotations_from(samples: Sequence[Sample], instances_of: Callable[[Sample], list[np.ndarray]]) -> pd.DataFrame:
-    """Submission frame from a function giving work-size instances per sample (grown to native size)."""
+def annotations_from(
+    samples: Sequence[Sample],
+    instances_of: Callable[[Sample], list[np.ndarray]],
+    native_of: Callable[[Sample, list[np.ndarray]], str | None] | None = None,
+) -> pd.DataFrame:
+    """Submission frame from a function giving work-size instances per sample (grown to native size);
+    ``native_of`` may give a sample's native annotation instead (None: use the grown instances)."""
     rows = []
     for s in tqdm(samples, desc="annotate", disable=None, leave=False):
-        masks = [grow_mask(m, s.native_shape) for m in instances_of(s)]
-        rows.append({"case_id": s.uid, "annotation": format_annotation(masks)})
+        instances = instances_of(s)
+        annotation = native_of(s, instances) if native_of is not None else None
+        if annotation is None:
+            annotation = format_annotation([grow_mask(m, s.native_shape) for m in instances])
+        rows.append({"case_id": s.uid, "annotation": annotation})
     return pd.DataFrame(rows)
 
 
@@ -245,17 +253,29 @@ def main(argv: list[str] | None = None) -> None:
             final.work_size,
             final.operations_from,
             getattr(r, "instances_from", "maps"),
+            getattr(r, "p_threshold_operations", 0.0),
         )
         for r in nested.itertuples()
     }
     p_of = dict(zip([s.uid for s in samples], p, strict=True))
 
-    def stacked(config_of: Callable[[Sample], FusionConfig]) -> Callable[[Sample], list[np.ndarray]]:
-        return lambda s: decide(config_of(s), p_of[s.uid], fused_instances(config_of(s), s.maps, s.image, s.operations))
+    own_annotations = {}
+    if final.operations_from:
+        own_annotations = Component.open(Path(args.oof_dir) / final.operations_from).instances
 
-    nested_frame = annotations_from(samples, stacked(lambda s: fold_configs[s.fold]))
+    def stacked(config_of: Callable[[Sample], FusionConfig]) -> pd.DataFrame:
+        """As prediction emits: the operations component's own instances at native size where they are used."""
+
+        def native_of(s: Sample, instances: list[np.ndarray]) -> str | None:
+            return own_annotations[s.uid] if instances and emits_operations(config_of(s), s.operations) else None
+
+        return annotations_from(
+            samples, lambda s: final_instances(config_of(s), p_of[s.uid], s.maps, s.image, s.operations), native_of
+        )
+
+    nested_frame = stacked(lambda s: fold_configs[s.fold])
     systems.append(("stacked ensemble (nested CV)", nested_frame))
-    systems.append(("stacked ensemble (in-sample)", annotations_from(samples, stacked(lambda s: final))))
+    systems.append(("stacked ensemble (in-sample)", stacked(lambda s: final)))
 
     reports = {name: score_frames(solution, frame) for name, frame in systems}
     table = pd.DataFrame([summarise(name, r) for name, r in reports.items()])

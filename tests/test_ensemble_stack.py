@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ensemble import meta, tune
-from ensemble.fusion import FusionConfig, fused_instances
+from ensemble.fusion import FusionConfig, final_instances, fused_instances
 from ensemble.predict import ComponentOutput, Stack, predict_folder
 from tests.conftest import build_kaggle_root
 from tests.ensemble_fixtures import shrunk_params, write_fake_components
@@ -18,7 +18,7 @@ def stacked(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     root = build_kaggle_root(tmp / "data", n_cases=18)
     folds, oof = write_fake_components(root, tmp / "artifacts")
-    params = shrunk_params(tmp)
+    params = shrunk_params(tmp, sources=["maps", "operations"])  # the map weights are what is tested here
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECODAI_PARAMS", str(params))
         common = ["--root", str(root), "--folds", str(folds), "--oof-dir", str(oof)]
@@ -72,6 +72,73 @@ def test_fusion_can_take_the_operations_components_own_instances():
     assert len(found) == 2 and (found[0] == first).all() and (found[1] == second).all()  # never an empty one
     with pytest.raises(ValueError, match="instances_from"):
         FusionConfig({"a": 1.0}, instances_from="pixels")
+
+
+def test_operations_or_maps_keeps_the_operations_and_fills_in_from_the_maps_with_its_own_thresholds():
+    maps = {"a": np.zeros((40, 40), np.float32)}
+    maps["a"][30:36, 30:36] = maps["a"][2:8, 30:36] = 0.9  # the map sees a pair the operations missed
+    image = np.zeros((40, 40, 3), np.uint8)
+    op = np.zeros((40, 40), bool)
+    op[2:8, 2:8] = op[20:26, 20:26] = True
+    source = "operations_or_maps"
+    config = FusionConfig({"a": 1.0}, 0.5, 0.001, 0.7, operations_from="m", instances_from=source)
+    config.p_threshold_operations = 0.1
+    kept = final_instances(config, 0.2, maps, image, [op])  # operations: judged by 0.1, not by 0.7
+    assert len(kept) == 1 and (kept[0] == op).all()
+    assert final_instances(config, 0.05, maps, image, [op]) == []
+    assert final_instances(config, 0.5, maps, image, []) == []  # map regions: judged by 0.7
+    filled = final_instances(config, 0.8, maps, image, [np.zeros((40, 40), bool)])
+    assert len(filled) == 1 and filled[0].sum() == 72 and not (filled[0] & op).any()
+
+
+def test_tuning_lets_the_maps_fill_in_where_the_operations_missed(tmp_path):
+    root = build_kaggle_root(tmp_path / "data", n_cases=18)
+    folds, oof = write_fake_components(root, tmp_path / "artifacts", missed_every=2)
+    params = shrunk_params(tmp_path, sources=["operations", "operations_or_maps"])
+    common = ["--root", str(root), "--folds", str(folds), "--oof-dir", str(oof)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECODAI_PARAMS", str(params))
+        meta.main([*common, "--out", str(tmp_path / "ensemble")])
+        tune.main([*common, "--meta", str(tmp_path / "ensemble" / "meta_oof.csv"), "--out", str(tmp_path / "ensemble")])
+    config = FusionConfig.load(tmp_path / "ensemble" / "fusion.json")
+    nested = pd.read_csv(tmp_path / "ensemble" / "nested_cv.csv")
+    assert config.instances_from == "operations_or_maps" and (nested["instances_from"] == "operations_or_maps").all()
+    assert config.weights["good"] > config.weights["noisy"]
+    table = pd.read_csv(folds, dtype={"uid": str})
+    own = pd.read_csv(oof / "good" / "instances.csv", dtype={"uid": str}).set_index("uid").loc[table["uid"]]
+    forged = (table["label"] == "forged").to_numpy()
+    found = (own["annotation"] != "authentic").to_numpy()
+    operations_alone = (found[forged].sum() + (~forged).sum()) / len(table)  # its operations are the truth
+    assert operations_alone < 0.8
+    assert nested["oF1"].mean() > operations_alone + 0.1
+
+
+class FixedMeta:
+    """A meta-classifier that always says the same P(forged)."""
+
+    def __init__(self, p):
+        self.p, self.features = p, []
+
+    def predict(self, features):
+        return np.full(len(features), self.p)
+
+
+class TinyCopyRunner:
+    """An operations component that found a copy of 2x2 pixels in a 300x300 figure."""
+
+    name = "m"
+
+    def run(self, image, evidence=None):
+        op = np.zeros(image.shape[:2], bool)
+        op[101:103, 7:9] = op[250:252, 180:182] = True
+        return ComponentOutput(op.astype(np.float32), [op, np.zeros_like(op)])
+
+
+@pytest.mark.parametrize("source", ["operations", "operations_or_maps"])
+def test_prediction_emits_the_operations_at_native_size(source):
+    config = FusionConfig({"m": 1.0}, 0.5, 0.0, 0.5, work_size=64, operations_from="m", instances_from=source)
+    masks, _ = Stack([TinyCopyRunner()], FixedMeta(0.9), config).predict(np.zeros((300, 300, 3), np.uint8))
+    assert len(masks) == 1 and masks[0].sum() == 8 and masks[0][101:103, 7:9].all()
 
 
 class TruthRunner:
