@@ -247,6 +247,7 @@ def panel_pair_candidates(
     # its coarse step: this ranks true copies above look-alikes and places them to a fraction of a pixel
     fine_scale = min(1.0, FINE * scale)
     fine: dict[int, _Thumb] = {}
+    fine_spectra: dict[tuple[int, tuple[int, int]], np.ndarray] = {}  # a source's spectra, per FFT size
     ranked = []
     pairs_seen: dict[tuple[int, int], int] = {}
     for score, src, dst, name, moving_shape, _, _ in found:
@@ -260,7 +261,7 @@ def panel_pair_candidates(
             if k not in fine:
                 fine[k] = _Thumb(work.gray, content, layout.panels[k].box, fine_scale)
         coarse_zoom = transform_array(thumbs[dst].gray, name).shape[0] / moving_shape[0]
-        ranked.append(_fine_match(fine[src], fine[dst], src, dst, name, coarse_zoom, params))
+        ranked.append(_fine_match(fine[src], fine[dst], src, dst, name, coarse_zoom, params, fine_spectra))
     ranked.sort(key=lambda item: -item[0])
     candidates: list[Candidate] = []
     pairs_seen = {}
@@ -305,20 +306,34 @@ def panel_pair_candidates(
     return candidates
 
 
-def _fine_match(src: _Thumb, dst: _Thumb, src_k: int, dst_k: int, name: str, zoom: float, params: PanelPairParams):
-    """The best shift (and zoom, within a coarse step) of one coarse match on the fine thumbnails."""
+def _fine_match(
+    src: _Thumb,
+    dst: _Thumb,
+    src_k: int,
+    dst_k: int,
+    name: str,
+    zoom: float,
+    params: PanelPairParams,
+    source_spectra: dict[tuple[int, tuple[int, int]], np.ndarray],
+):
+    """The best shift (and zoom, within a coarse step) of one coarse match on the fine thumbnails
+    (``source_spectra``: the sources' spectra by (panel, FFT size), filled as they are needed)."""
     g = transform_array(dst.gray, name)
     m = transform_array(dst.mask, name)
     side = fft.next_fast_len(max(src.gray.shape) + max(g.shape))
     shape = (side, side)
     zooms = [1.0] if abs(zoom - 1.0) < 0.02 else [zoom * f for f in FINE_ZOOMS]
+    if (src_k, shape) not in source_spectra:
+        source_spectra[src_k, shape] = _spectra(src.gray, src.mask, shape, False)
+    fixed_spectra = source_spectra[src_k, shape]
     best = (-1.0, src_k, dst_k, name, g.shape, 0, 0)
     for z in zooms:
         mh, mw = max(4, round(g.shape[0] / z)), max(4, round(g.shape[1] / z))
         gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if z != 1.0 else g
         mz = (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9).astype(np.float32) if z != 1.0 else m
         smaller = min(float(src.mask.sum()), float(mz.sum()))
-        score, dy, dx, _ = masked_zncc((src.gray, src.mask), (gz, mz), shape, params.min_overlap * smaller)
+        spectra = (fixed_spectra, _spectra(gz, mz, shape, True))
+        score, dy, dx, _ = masked_zncc((src.gray, src.mask), (gz, mz), shape, params.min_overlap * smaller, spectra)
         if score > best[0]:
             best = (score, src_k, dst_k, name, (mh, mw), dy, dx)
     return best
