@@ -313,6 +313,16 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # within a few per cent of a flip/turn + shift: a forger's copy is then the same pixels; drifting
         # frames and alike panels only look like a slight rescale
         pair.reason = "residual above the image noise (similar, not copied)"
+    elif (
+        resampled(candidate.affine)
+        and not near_dihedral(candidate.affine)
+        and residual_grey > tolerance
+        and residual_grey > p.resample_gain * _plain_residual(ctx, candidate.affine, measured, crop)
+    ):
+        # a rescaled or turned copy was interpolated, so its residual is not held to the image noise; but it must
+        # then explain the copy far better than the nearest flip/turn + shift does (drifting, deforming frames
+        # agree about as badly under a slight rescale as under a shift)
+        pair.reason = "a resampled fit no better than a plain shift (alike frames, not a copy)"
     elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
@@ -460,6 +470,26 @@ def _snapped_exact(
     )
     residual, _, _ = fit_residual(ctx.gray[crop][measured], warped[measured])
     return residual <= tolerance
+
+
+def _plain_residual(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> float:
+    """Residual (grey levels) of the copy (``measured``, in ``crop``) against its source under the flip/turn +
+    shift nearest ``affine`` (the shift refined by ECC, so interpolated like the resampled warp): what a plain
+    alignment of the same two regions leaves."""
+    ys, xs = np.nonzero(measured)
+    if len(ys) == 0:
+        return float("inf")
+    y0, x0 = crop[0].start, crop[1].start
+    copy_centre = np.array([xs.mean() + x0, ys.mean() + y0])
+    inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
+    snapped = snap_dihedral(affine, inverse[:, :2] @ copy_centre + inverse[:, 2])
+    snapped = refine_translation(ctx.gray, snapped, measured, (int(y0), int(x0)))
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
+    size = (measured.shape[1], measured.shape[0])
+    warped = cv2.warpAffine(
+        ctx.gray, compose(to_crop, snapped), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return fit_residual(ctx.gray[crop][measured], warped[measured])[0]
 
 
 def resampled(affine: np.ndarray) -> bool:
