@@ -37,11 +37,11 @@ from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 from models.matcher.refine import refine_translation
 from models.matcher.residual import (
-    colour_compression_error,
     fit_residual,
     jpeg_quality,
     native_residual,
     noise_sigma,
+    signed_colour_compression_error,
     signed_compression_error,
 )
 from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
@@ -118,9 +118,13 @@ class VerifyContext:
         (zeros without JPEG); chroma is stored coarser than luma, so a channel strays more than the grey."""
         if self.compression is None or not region.any():
             return np.zeros(3, np.float32)
+        return np.abs(self.signed_colour_jpeg()[crop][region]).mean(axis=0)
+
+    def signed_colour_jpeg(self) -> np.ndarray:
+        """The signed per-channel error field of the figure's own colour JPEG (JPEG figures only)."""
         if self._colour_compression is None:
-            self._colour_compression = colour_compression_error(self.work.rgb, self.quality)
-        return self._colour_compression[crop][region].mean(axis=0)
+            self._colour_compression = signed_colour_compression_error(self.work.rgb, self.quality)
+        return self._colour_compression
 
     def lowpass(self) -> tuple[np.ndarray, np.ndarray]:
         """(figure, its own JPEG error field) through the same Gaussian (``jpeg_lowpass_sigma``); JPEG figures only."""
@@ -414,9 +418,22 @@ def _same_colours(
     target = rgb[crop].astype(np.float32)
     source = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     allowed = np.maximum(COLOUR_SLACK * tolerance + 0.5, ctx.params.compression_ratio * ctx.colour_jpeg(crop, measured))
-    return all(
-        fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] <= allowed[c] for c in range(3)
-    )  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within what the figure's JPEG explains
+    fits = [fit_residual(target[:, :, c][measured], source[:, :, c][measured]) for c in range(3)]
+    if any(fit[0] > allowed[c] for c, fit in enumerate(fits)):
+        return False  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within its JPEG allowance
+    if ctx.compression is None or ctx.params.colour_tail_ratio <= 0 or measured.sum() < MIN_MEASURED:
+        return True
+    # a merge adds another channel's objects: after JPEG its median residual hides among the chroma error, but its
+    # tail does not. Like with like: each channel's 99th-percentile residual against the 99th percentile of the
+    # figure's own colour JPEG errors at the same two places, through the same warp and gain
+    error = ctx.signed_colour_jpeg()
+    error_w = cv2.warpAffine(error, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    for c, (_, gain, offset) in enumerate(fits):
+        tail = np.percentile(np.abs(target[:, :, c][measured] - gain * source[:, :, c][measured] - offset), 99)
+        expected = np.percentile(np.abs(error[crop][:, :, c][measured] - gain * error_w[:, :, c][measured]), 99)
+        if tail > ctx.params.colour_tail_ratio * max(float(expected), 0.5):
+            return False
+    return True
 
 
 def effective_samples(image: np.ndarray, region: np.ndarray) -> float:
