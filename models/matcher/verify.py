@@ -425,12 +425,18 @@ def _same_colours(
         return True
     # a merge adds another channel's objects: after JPEG its median residual hides among the chroma error, but its
     # tail does not. Like with like: each channel's 99th-percentile residual against the 99th percentile of the
-    # figure's own colour JPEG errors at the same two places, through the same warp and gain
+    # figure's own colour JPEG errors at the same two places, through the same warp and gain; judged on the copy's
+    # interior (a window inside the measured core: a pasted copy may be blended into its surroundings at its edge)
+    window = ctx.params.window
+    interior = cv2.erode(measured.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
+    if interior.sum() < MIN_MEASURED:
+        return True
     error = ctx.signed_colour_jpeg()
     error_w = cv2.warpAffine(error, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    for c, (_, gain, offset) in enumerate(fits):
-        tail = np.percentile(np.abs(target[:, :, c][measured] - gain * source[:, :, c][measured] - offset), 99)
-        expected = np.percentile(np.abs(error[crop][:, :, c][measured] - gain * error_w[:, :, c][measured]), 99)
+    for c in range(3):
+        _, gain, offset = fit_residual(target[:, :, c][interior], source[:, :, c][interior])
+        tail = np.percentile(np.abs(target[:, :, c][interior] - gain * source[:, :, c][interior] - offset), 99)
+        expected = np.percentile(np.abs(error[crop][:, :, c][interior] - gain * error_w[:, :, c][interior]), 99)
         if tail > ctx.params.colour_tail_ratio * max(float(expected), 0.5):
             return False
     return True
