@@ -37,7 +37,9 @@ def test_drifting_serial_frames_re_saved_are_not_a_resampled_copy(params):
     config = small_config()
     scene = make_scene(case_rng(config.seed, "test", 1), config, "serial_frames")
     resaved = jpeg_roundtrip(scene.authentic, 70, gray=False)
-    assert resampled_claims(match_image(resaved, with_verify(resample_gain=1e9)))  # the case the rule is for
+    colour_off = {"colour_tail_ratio": 0.0, "colour_region_tail_ratio": 0.0}  # (the colour tails turn it down too)
+    assert resampled_claims(match_image(resaved, with_verify(resample_gain=1e9, **colour_off)))  # the case
+    assert not resampled_claims(match_image(resaved, with_verify(**colour_off)))
     assert not resampled_claims(match_image(resaved, params))
 
 
@@ -50,4 +52,36 @@ def test_resampled_copies_re_saved_are_still_found(params, angle, scale):
     result = match_image(jpeg_roundtrip(forged, 80, gray=False), params)
     assert resampled_claims(result), [(v.transform, v.reason) for v in result.candidates]
     assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.7
+
+
+def channels_and_merge(seed: int, n_channels: int) -> np.ndarray:
+    """A row of fluorescence channel panels, each alone, then their merge (genuinely the same content)."""
+    from shared.synth.blocks import _channel_panels
+
+    panels = _channel_panels(np.random.default_rng(seed), 180, 220, n_channels, None)
+    return figures.grid_figure([p.image for p in panels], len(panels))[0]
+
+
+def test_a_channel_beside_its_merge_re_saved_is_not_a_copy(params):
+    """After JPEG a channel panel and the merge it is part of agree in grey and, at the median, in every colour
+    channel (the chroma error hides the difference); the other channel's objects the merge adds still stand out
+    in the tail of that channel's residual, far beyond the figure's own colour JPEG errors at the same places."""
+    resaved = jpeg_roundtrip(channels_and_merge(5, 2), 85, gray=False)
+    off = with_verify(colour_tail_ratio=0.0, colour_region_tail_ratio=0.0)
+    assert match_image(resaved, off).operations  # the case the rules are for
+    result = match_image(resaved, params)
+    assert not result.operations, [(v.transform, v.reason) for v in result.candidates if v.accepted]
+
+
+def test_a_colour_copy_inside_a_merge_re_saved_is_found(params):
+    """A true copy in the merge panel keeps its colours: its channel residuals' tails are those of two JPEG errors."""
+    figure = channels_and_merge(5, 2)
+    forged = figure.copy()
+    y, x = 50, 30 + 2 * (220 + 12)  # the merge panel (third of the row)
+    forged[y + 90 : y + 170, x + 120 : x + 210] = figure[y + 5 : y + 85, x + 10 : x + 100]
+    truth = np.zeros(figure.shape[:2], bool)
+    truth[y + 90 : y + 170, x + 120 : x + 210] = truth[y + 5 : y + 85, x + 10 : x + 100] = True
+    result = match_image(jpeg_roundtrip(forged, 85, gray=False), params)
+    assert len(result.operations) == 1, [(v.transform, v.reason) for v in result.candidates]
     assert of1_masks(result.operations, [truth]) >= 0.7

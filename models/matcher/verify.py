@@ -327,7 +327,7 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # then explain the copy far better than the nearest flip/turn + shift does (drifting, deforming frames
         # agree about as badly under a slight rescale as under a shift)
         pair.reason = "a resampled fit no better than a plain shift (alike frames, not a copy)"
-    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
+    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey), dst_mask[crop]):
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
@@ -405,7 +405,12 @@ def _exact_part(
 
 
 def _same_colours(
-    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, tolerance: float
+    ctx: VerifyContext,
+    warp: np.ndarray,
+    crop: tuple[slice, slice],
+    measured: np.ndarray,
+    tolerance: float,
+    claimed: np.ndarray | None = None,
 ) -> bool:
     """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) about
     as well as the grey image does (``tolerance``: the larger of the grey residual and its allowance). A copy
@@ -421,24 +426,30 @@ def _same_colours(
     fits = [fit_residual(target[:, :, c][measured], source[:, :, c][measured]) for c in range(3)]
     if any(fit[0] > allowed[c] for c, fit in enumerate(fits)):
         return False  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within its JPEG allowance
-    if ctx.compression is None or ctx.params.colour_tail_ratio <= 0 or measured.sum() < MIN_MEASURED:
+    if ctx.compression is None or measured.sum() < MIN_MEASURED:
         return True
     # a merge adds another channel's objects: after JPEG its median residual hides among the chroma error, but its
     # tail does not. Like with like: each channel's 99th-percentile residual against the 99th percentile of the
     # figure's own colour JPEG errors at the same two places, through the same warp and gain; judged on the copy's
     # interior (a window inside the measured core: a pasted copy may be blended into its surroundings at its edge)
+    # (and, at colour_region_tail_ratio, on the interior of the whole claimed copy: a channel's objects the merge adds
+    # lie beside the agreeing core, inside the region that hangs together with it)
     window = ctx.params.window
-    interior = cv2.erode(measured.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
-    if interior.sum() < MIN_MEASURED:
-        return True
     error = ctx.signed_colour_jpeg()
     error_w = cv2.warpAffine(error, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    for c in range(3):
-        _, gain, offset = fit_residual(target[:, :, c][interior], source[:, :, c][interior])
-        tail = np.percentile(np.abs(target[:, :, c][interior] - gain * source[:, :, c][interior] - offset), 99)
-        expected = np.percentile(np.abs(error[crop][:, :, c][interior] - gain * error_w[:, :, c][interior]), 99)
-        if tail > ctx.params.colour_tail_ratio * max(float(expected), 0.5):
-            return False
+    checks = [(measured, ctx.params.colour_tail_ratio)]
+    if claimed is not None:
+        checks.append((claimed, ctx.params.colour_region_tail_ratio))
+    for mask, ratio in checks:
+        interior = cv2.erode(mask.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
+        if ratio <= 0 or interior.sum() < MIN_MEASURED:
+            continue
+        for c in range(3):
+            _, gain, offset = fit_residual(target[:, :, c][interior], source[:, :, c][interior])
+            tail = np.percentile(np.abs(target[:, :, c][interior] - gain * source[:, :, c][interior] - offset), 99)
+            expected = np.percentile(np.abs(error[crop][:, :, c][interior] - gain * error_w[:, :, c][interior]), 99)
+            if tail > ratio * max(float(expected), 0.5):
+                return False
     return True
 
 
