@@ -137,6 +137,11 @@ class VerifyParams:
     jpeg_lowpass_ratio: float  # ... a copy with less detail than min_samples agrees, low-passed, within this x
     #                            what the figure's own JPEG errors leave low-passed (0: such copies are rejected)
     jpeg_min_samples: float  # ... and holds at least this many samples of detail (fewer: any two smooth places agree)
+    colour_tail_ratio: float  # JPEG'd colour figure: each channel's p99 residual (copy interior) within this x the p99
+    #                           of the figure's own JPEG errors at the same two places (0: off)
+    colour_region_tail_ratio: float  # ... and on the interior of the whole claimed copy region (0: off)
+    resample_gain: float  # a resampled copy above the same-pixels allowance must leave at most this x the residual
+    #                       of the nearest flip/turn + shift alignment of the same two regions
     max_candidates: int  # candidates verified per image (strongest first)
 
 

@@ -167,10 +167,15 @@ def colour_compression_error(rgb: np.ndarray, quality: int) -> np.ndarray:
     """Per-pixel, per-channel |error| (float32, ``(H, W, 3)``) that colour JPEG at ``quality`` (chroma stored at
     half resolution, as encoders do by default) puts on content like the figure's, on a grid shifted by half a
     block (see ``compression_error``). A channel of a JPEG'd copy strays from its source by about this much."""
+    return np.abs(signed_colour_compression_error(rgb, quality))
+
+
+def signed_colour_compression_error(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """The signed per-channel error (compressed - figure) behind ``colour_compression_error``."""
     shifted = cv2.cvtColor(np.ascontiguousarray(rgb[4:, 4:]), cv2.COLOR_RGB2BGR)
     _, buf = cv2.imencode(".jpg", shifted, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     error = np.zeros(rgb.shape, np.float32)
-    error[4:, 4:] = np.abs(cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) - shifted)[:, :, ::-1]
+    error[4:, 4:] = (cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) - shifted)[:, :, ::-1]
     return error
 
 

@@ -37,11 +37,11 @@ from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
 from models.matcher.refine import refine_translation
 from models.matcher.residual import (
-    colour_compression_error,
     fit_residual,
     jpeg_quality,
     native_residual,
     noise_sigma,
+    signed_colour_compression_error,
     signed_compression_error,
 )
 from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
@@ -118,9 +118,13 @@ class VerifyContext:
         (zeros without JPEG); chroma is stored coarser than luma, so a channel strays more than the grey."""
         if self.compression is None or not region.any():
             return np.zeros(3, np.float32)
+        return np.abs(self.signed_colour_jpeg()[crop][region]).mean(axis=0)
+
+    def signed_colour_jpeg(self) -> np.ndarray:
+        """The signed per-channel error field of the figure's own colour JPEG (JPEG figures only)."""
         if self._colour_compression is None:
-            self._colour_compression = colour_compression_error(self.work.rgb, self.quality)
-        return self._colour_compression[crop][region].mean(axis=0)
+            self._colour_compression = signed_colour_compression_error(self.work.rgb, self.quality)
+        return self._colour_compression
 
     def lowpass(self) -> tuple[np.ndarray, np.ndarray]:
         """(figure, its own JPEG error field) through the same Gaussian (``jpeg_lowpass_sigma``); JPEG figures only."""
@@ -313,7 +317,17 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # within a few per cent of a flip/turn + shift: a forger's copy is then the same pixels; drifting
         # frames and alike panels only look like a slight rescale
         pair.reason = "residual above the image noise (similar, not copied)"
-    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey)):
+    elif (
+        resampled(candidate.affine)
+        and not near_dihedral(candidate.affine)
+        and residual_grey > tolerance
+        and residual_grey > p.resample_gain * _plain_residual(ctx, candidate.affine, measured, crop)
+    ):
+        # a rescaled or turned copy was interpolated, so its residual is not held to the image noise; but it must
+        # then explain the copy far better than the nearest flip/turn + shift does (drifting, deforming frames
+        # agree about as badly under a slight rescale as under a shift)
+        pair.reason = "a resampled fit no better than a plain shift (alike frames, not a copy)"
+    elif not _same_colours(ctx, warp, crop, measured, max(tolerance, residual_grey), dst_mask[crop]):
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
@@ -391,7 +405,12 @@ def _exact_part(
 
 
 def _same_colours(
-    ctx: VerifyContext, warp: np.ndarray, crop: tuple[slice, slice], measured: np.ndarray, tolerance: float
+    ctx: VerifyContext,
+    warp: np.ndarray,
+    crop: tuple[slice, slice],
+    measured: np.ndarray,
+    tolerance: float,
+    claimed: np.ndarray | None = None,
 ) -> bool:
     """Whether every colour channel of the copy agrees with its source (each with its own gain/offset) about
     as well as the grey image does (``tolerance``: the larger of the grey residual and its allowance). A copy
@@ -404,9 +423,34 @@ def _same_colours(
     target = rgb[crop].astype(np.float32)
     source = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     allowed = np.maximum(COLOUR_SLACK * tolerance + 0.5, ctx.params.compression_ratio * ctx.colour_jpeg(crop, measured))
-    return all(
-        fit_residual(target[:, :, c][measured], source[:, :, c][measured])[0] <= allowed[c] for c in range(3)
-    )  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within what the figure's JPEG explains
+    fits = [fit_residual(target[:, :, c][measured], source[:, :, c][measured]) for c in range(3)]
+    if any(fit[0] > allowed[c] for c, fit in enumerate(fits)):
+        return False  # chroma is stored coarser than luma (JPEG, 4:2:0): each channel within its JPEG allowance
+    if ctx.compression is None or measured.sum() < MIN_MEASURED:
+        return True
+    # a merge adds another channel's objects: after JPEG its median residual hides among the chroma error, but its
+    # tail does not. Like with like: each channel's 99th-percentile residual against the 99th percentile of the
+    # figure's own colour JPEG errors at the same two places, through the same warp and gain; judged on the copy's
+    # interior (a window inside the measured core: a pasted copy may be blended into its surroundings at its edge)
+    # (and, at colour_region_tail_ratio, on the interior of the whole claimed copy: a channel's objects the merge adds
+    # lie beside the agreeing core, inside the region that hangs together with it)
+    window = ctx.params.window
+    error = ctx.signed_colour_jpeg()
+    error_w = cv2.warpAffine(error, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    checks = [(measured, ctx.params.colour_tail_ratio)]
+    if claimed is not None:
+        checks.append((claimed, ctx.params.colour_region_tail_ratio))
+    for mask, ratio in checks:
+        interior = cv2.erode(mask.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
+        if ratio <= 0 or interior.sum() < MIN_MEASURED:
+            continue
+        for c in range(3):
+            _, gain, offset = fit_residual(target[:, :, c][interior], source[:, :, c][interior])
+            tail = np.percentile(np.abs(target[:, :, c][interior] - gain * source[:, :, c][interior] - offset), 99)
+            expected = np.percentile(np.abs(error[crop][:, :, c][interior] - gain * error_w[:, :, c][interior]), 99)
+            if tail > ratio * max(float(expected), 0.5):
+                return False
+    return True
 
 
 def effective_samples(image: np.ndarray, region: np.ndarray) -> float:
@@ -460,6 +504,26 @@ def _snapped_exact(
     )
     residual, _, _ = fit_residual(ctx.gray[crop][measured], warped[measured])
     return residual <= tolerance
+
+
+def _plain_residual(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> float:
+    """Residual (grey levels) of the copy (``measured``, in ``crop``) against its source under the flip/turn +
+    shift nearest ``affine`` (the shift refined by ECC, so interpolated like the resampled warp): what a plain
+    alignment of the same two regions leaves."""
+    ys, xs = np.nonzero(measured)
+    if len(ys) == 0:
+        return float("inf")
+    y0, x0 = crop[0].start, crop[1].start
+    copy_centre = np.array([xs.mean() + x0, ys.mean() + y0])
+    inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
+    snapped = snap_dihedral(affine, inverse[:, :2] @ copy_centre + inverse[:, 2])
+    snapped = refine_translation(ctx.gray, snapped, measured, (int(y0), int(x0)))
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
+    size = (measured.shape[1], measured.shape[0])
+    warped = cv2.warpAffine(
+        ctx.gray, compose(to_crop, snapped), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return fit_residual(ctx.gray[crop][measured], warped[measured])[0]
 
 
 def resampled(affine: np.ndarray) -> bool:
