@@ -102,6 +102,8 @@ class Evaluator:
         self._cache: dict[Candidate, Outcome] = {}
 
     def outcome(self, candidate: Candidate) -> Outcome:
+        if candidate.source == "operations":
+            candidate = OPERATIONS_ONLY  # map settings do not change these instances: one outcome serves all
         if candidate not in self._cache:
             if candidate.source == "operations_or_maps":  # composed from the two sources' own outcomes
                 own = self.outcome(OPERATIONS_ONLY)
@@ -179,9 +181,9 @@ def search(
         results.append(ascend(source))
     if "operations" in sources:
         # recorded with the best map settings found (they do not change its instances)
-        settings = results[0][1] if results else Candidate(tuple((n, 1 / len(names)) for n in names), 0.5, 0.001)
+        settings = results[0][1] if results else ascend("maps")[1]
         own = Candidate(settings.weights, settings.threshold, settings.min_area_frac, "operations")
-        decision, value = score(OPERATIONS_ONLY)
+        decision, value = score(own)
         results.insert(sources.index("operations"), (value, own, decision))
     best = results[0]
     for result in results[1:]:
