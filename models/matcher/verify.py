@@ -489,21 +489,7 @@ def _snapped_exact(
 ) -> bool:
     """Whether the copy holds the same pixels as its source under the nearest flip/turn + shift (best whole
     or sub-pixel shift found by ECC), within ``tolerance`` grey levels."""
-    ys, xs = np.nonzero(measured)
-    if len(ys) == 0:
-        return False
-    y0, x0 = crop[0].start, crop[1].start
-    copy_centre = np.array([xs.mean() + x0, ys.mean() + y0])
-    inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
-    snapped = snap_dihedral(affine, inverse[:, :2] @ copy_centre + inverse[:, 2])
-    snapped = refine_translation(ctx.gray, snapped, measured, (int(y0), int(x0)))
-    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]])
-    size = (measured.shape[1], measured.shape[0])
-    warped = cv2.warpAffine(
-        ctx.gray, compose(to_crop, snapped), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    residual, _, _ = fit_residual(ctx.gray[crop][measured], warped[measured])
-    return residual <= tolerance
+    return _plain_residual(ctx, affine, measured, crop) <= tolerance
 
 
 def _plain_residual(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> float:
