@@ -78,9 +78,10 @@ def fused_instances(
     """Work-size instances, before the authentic/forged decision: regions of the fused map grouped by
     ``operations``, or those operations themselves (``instances_from``: "operations", or
     "operations_or_maps" when there are any)."""
-    own = [op.astype(bool) for op in operations if op.any()]
-    if config.instances_from == "operations" or (config.instances_from == "operations_or_maps" and own):
-        return own
+    if config.instances_from != "maps":
+        own = [op.astype(bool) for op in operations if op.any()]
+        if config.instances_from == "operations" or own:
+            return own
     return build_instances(
         fuse(maps, config.weights), image, config.threshold, config.min_area_frac, operations, config.link_ncc
     )

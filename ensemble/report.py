@@ -216,8 +216,11 @@ def main(argv: list[str] | None = None) -> None:
     grids = settings["fusion"]
 
     systems: list[tuple[str, pd.DataFrame]] = []
+    own_annotations: dict[str, str] = {}  # the operations component's native annotations, per uid
     for name in components:
         component = Component.open(Path(args.oof_dir) / name)
+        if name == final.operations_from:
+            own_annotations = component.instances
         if component.instances:
             frame = pd.DataFrame(
                 {"case_id": [s.uid for s in samples], "annotation": [component.instances[s.uid] for s in samples]}
@@ -258,10 +261,6 @@ def main(argv: list[str] | None = None) -> None:
         for r in nested.itertuples()
     }
     p_of = dict(zip([s.uid for s in samples], p, strict=True))
-
-    own_annotations = {}
-    if final.operations_from:
-        own_annotations = Component.open(Path(args.oof_dir) / final.operations_from).instances
 
     def stacked(config_of: Callable[[Sample], FusionConfig]) -> pd.DataFrame:
         """As prediction emits: the operations component's own instances at native size where they are used."""

@@ -441,8 +441,10 @@ def _same_colours(
     if claimed is not None:
         checks.append((claimed, ctx.params.colour_region_tail_ratio))
     for mask, ratio in checks:
+        if ratio <= 0:
+            continue
         interior = cv2.erode(mask.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
-        if ratio <= 0 or interior.sum() < MIN_MEASURED:
+        if interior.sum() < MIN_MEASURED:
             continue
         for c in range(3):
             _, gain, offset = fit_residual(target[:, :, c][interior], source[:, :, c][interior])
