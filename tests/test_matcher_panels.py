@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.matcher import MatcherParams, match_image
-from models.matcher.panelpairs import masked_zncc, transform_array
+from models.matcher.panelpairs import masked_zncc, pair_shape, transform_array
 from models.matcher.panels import find_panels
 from models.matcher.prepare import prepare
 from models.matcher.residual import compression_error, jpeg_quality
@@ -88,6 +88,25 @@ def test_masked_correlation_finds_a_partial_overlap_and_nothing_in_unrelated_tex
     assert score > 0.99 and (dy, dx) == (0, 40) and overlap == 60 * 24
     other = 100 + 50 * cv2.GaussianBlur(rng.normal(0, 1, (60, 64)).astype(np.float32), (0, 0), 2)
     assert masked_zncc((a, ones), (other, ones), (128, 128), 1000)[0] < 0.8
+
+
+def test_masked_correlation_keeps_a_faint_blots_precision_on_a_bright_background():
+    """ZNCC from float32 FFT sums must not lose a faint texture's variance (std 1.5 on grey 230) to rounding:
+    at every shift it agrees with a float64 computation over the overlap, and a rectangular FFT shape that
+    just holds every shift gives the same answer as a large square one."""
+    rng = np.random.default_rng(3)
+    scene = 230 + 1.5 * rng.normal(0, 1, (40, 90)).astype(np.float32)
+    a, b = scene[:, :50], np.ascontiguousarray(scene[:, 30:80][::-1, ::-1]) + 0.3 * rng.normal(0, 1, (40, 50))
+    b = b.astype(np.float32)
+    ones = np.ones_like(a)
+    moving = np.ascontiguousarray(b[::-1, ::-1])  # undo the turn: the copy lies on columns 30-49 of a
+    score, dy, dx, overlap = masked_zncc((a, ones), (moving, ones), pair_shape(a.shape, moving.shape), 200)
+    assert (dy, dx, overlap) == (0, 30, 40 * 20)
+    fa, fb = a[:, 30:50].astype(np.float64), moving[:, :20].astype(np.float64)
+    expected = np.corrcoef(fa.ravel(), fb.ravel())[0, 1]
+    assert abs(score - expected) < 1e-4
+    square = masked_zncc((a, ones), (moving, ones), (256, 256), 200)
+    assert square[1:] == (dy, dx, overlap) and abs(square[0] - score) < 1e-4
 
 
 def test_touching_panels_are_split_at_their_seams(params):

@@ -70,12 +70,36 @@ class _Thumb:
 
 
 def _spectra(gray: np.ndarray, mask: np.ndarray, shape: tuple[int, int], flip: bool) -> np.ndarray:
-    """rFFTs of (mask, gray * mask, gray² * mask), flipped for the moving side of a correlation."""
-    g = gray * mask
-    stack = np.stack([mask, g, g * gray])
+    """rFFTs of (mask, gray * mask, gray² * mask), flipped for the moving side of a correlation.
+
+    The grey values are centred on the valid pixels' mean first: correlation is blind to it, and float32
+    sums of squares of 0-255 values would lose a faint blot's variance (sum x² - (sum x)² / n) to rounding."""
+    valid = mask > 0
+    centred = gray - np.float32(gray[valid].mean() if valid.any() else 0.0)
+    g = centred * mask
+    stack = np.stack([mask, g, g * centred])
     if flip:
         stack = stack[:, ::-1, ::-1]
     return fft.rfft2(stack, s=shape, workers=1)
+
+
+def pair_shape(fixed: tuple[int, int], moving: tuple[int, int]) -> tuple[int, int]:
+    """The smallest fast FFT shape holding every shift of ``moving`` on ``fixed`` without wrap-around (rows and
+    columns sized apart: a wide blot strip pays for its own rows, not for a square)."""
+    return fft.next_fast_len(fixed[0] + moving[0] - 1, True), fft.next_fast_len(fixed[1] + moving[1] - 1, True)
+
+
+class _Spectra(dict):
+    """A panel's source-side spectra per FFT shape, computed when first needed."""
+
+    def __init__(self, thumbs: dict[int, _Thumb]):
+        super().__init__()
+        self.thumbs = thumbs
+
+    def of(self, k: int, shape: tuple[int, int]) -> np.ndarray:
+        if (k, shape) not in self:
+            self[k, shape] = _spectra(self.thumbs[k].gray, self.thumbs[k].mask, shape, False)
+        return self[k, shape]
 
 
 def masked_zncc(
@@ -238,16 +262,13 @@ def panel_pair_candidates(
     longest = max(max(p.box[2] - p.box[0], p.box[3] - p.box[1]) for _, p in panels)
     scale = min(1.0, params.thumb_side / longest)
     thumbs = {k: _Thumb(work.gray, content, p.box, scale) for k, p in panels}
-    side = fft.next_fast_len(2 * max(max(t.gray.shape) for t in thumbs.values()))
-    shape = (side, side)
-    fixed_spectra = {k: _spectra(t.gray, t.mask, shape, False) for k, t in thumbs.items()}
     screen = _Screen(work.gray, content, {k: p.box for k, p in panels}, scale, params) if params.screen else None
-    found = _coarse_matches(thumbs, [k for k, _ in panels], shape, fixed_spectra, params, screen)
+    found = _coarse_matches(thumbs, [k for k, _ in panels], params, screen)
     # the best coarse matches are measured again on thumbnails FINE x larger, the zoom searched finely around
     # its coarse step: this ranks true copies above look-alikes and places them to a fraction of a pixel
     fine_scale = min(1.0, FINE * scale)
     fine: dict[int, _Thumb] = {}
-    fine_spectra: dict[tuple[int, tuple[int, int]], np.ndarray] = {}  # a source's spectra, per FFT size
+    fine_spectra = _Spectra(fine)  # a source's spectra, per FFT shape
     ranked = []
     pairs_seen: dict[tuple[int, int], int] = {}
     for score, src, dst, name, moving_shape, _, _ in found:
@@ -314,25 +335,21 @@ def _fine_match(
     name: str,
     zoom: float,
     params: PanelPairParams,
-    source_spectra: dict[tuple[int, tuple[int, int]], np.ndarray],
+    source_spectra: _Spectra,
 ):
     """The best shift (and zoom, within a coarse step) of one coarse match on the fine thumbnails
-    (``source_spectra``: the sources' spectra by (panel, FFT size), filled as they are needed)."""
+    (``source_spectra``: the sources' spectra per FFT shape, filled as they are needed)."""
     g = transform_array(dst.gray, name)
     m = transform_array(dst.mask, name)
-    side = fft.next_fast_len(max(src.gray.shape) + max(g.shape))
-    shape = (side, side)
     zooms = [1.0] if abs(zoom - 1.0) < 0.02 else [zoom * f for f in FINE_ZOOMS]
-    if (src_k, shape) not in source_spectra:
-        source_spectra[src_k, shape] = _spectra(src.gray, src.mask, shape, False)
-    fixed_spectra = source_spectra[src_k, shape]
     best = (-1.0, src_k, dst_k, name, g.shape, 0, 0)
     for z in zooms:
         mh, mw = max(4, round(g.shape[0] / z)), max(4, round(g.shape[1] / z))
         gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if z != 1.0 else g
         mz = (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9).astype(np.float32) if z != 1.0 else m
         smaller = min(float(src.mask.sum()), float(mz.sum()))
-        spectra = (fixed_spectra, _spectra(gz, mz, shape, True))
+        shape = pair_shape(src.gray.shape, gz.shape)
+        spectra = (source_spectra.of(src_k, shape), _spectra(gz, mz, shape, True))
         score, dy, dx, _ = masked_zncc((src.gray, src.mask), (gz, mz), shape, params.min_overlap * smaller, spectra)
         if score > best[0]:
             best = (score, src_k, dst_k, name, (mh, mw), dy, dx)
@@ -348,12 +365,10 @@ class _Screen:
 
     def __init__(self, gray, content, boxes: dict[int, tuple[int, int, int, int]], scale: float, params):
         self.thumbs = {k: _Thumb(gray, content, box, SCREEN_SCALE * scale) for k, box in boxes.items()}
-        side = fft.next_fast_len(2 * max(max(t.gray.shape) for t in self.thumbs.values()))
-        self.shape = (side, side)
-        self.spectra = {k: _spectra(t.gray, t.mask, self.shape, False) for k, t in self.thumbs.items()}
+        self.spectra = _Spectra(self.thumbs)
         self.floor = params.min_zncc - params.screen_margin
         self.min_overlap = params.min_overlap
-        self.moving: dict[tuple[int, str, float], tuple] = {}  # _moving per (copy, transform, zoom)
+        self.moving: dict[tuple[int, str, float], _Moving] = {}  # per (copy, transform, zoom)
 
     def passes(self, src: int, dst: int, name: str, zoom: float) -> bool:
         source = self.thumbs[src]
@@ -361,34 +376,48 @@ class _Screen:
             return True
         key = (dst, name, zoom)
         if key not in self.moving:
-            self.moving[key] = _moving(self.thumbs[dst], name, zoom, self.shape)
-        gz, mz, area, spectra = self.moving[key]
-        if min(gz.shape) < SCREEN_MIN_SIDE // 2:
+            self.moving[key] = _Moving(self.thumbs[dst], name, zoom)
+        moving = self.moving[key]
+        if min(moving.gray.shape) < SCREEN_MIN_SIDE // 2:
             return True
-        smaller = min(float(source.mask.sum()), area)
+        smaller = min(float(source.mask.sum()), moving.area)
+        shape = pair_shape(source.gray.shape, moving.gray.shape)
         score, *_ = masked_zncc(
-            (source.gray, source.mask), (gz, mz), self.shape, self.min_overlap * smaller, (self.spectra[src], spectra)
+            (source.gray, source.mask),
+            (moving.gray, moving.mask),
+            shape,
+            self.min_overlap * smaller,
+            (self.spectra.of(src, shape), moving.spectra(shape)),
         )
         return score >= self.floor
 
 
-def _moving(thumb: _Thumb, name: str, zoom: float, shape) -> tuple:
-    """A copy's thumbnail transformed by ``name`` and shrunk by ``zoom``: grey, mask, mask area, spectra."""
-    g = transform_array(thumb.gray, name)
-    m = transform_array(thumb.mask, name)
-    mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
-    gz = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
-    mz = m if zoom == 1.0 else (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9)
-    mz = mz.astype(np.float32)
-    return gz, mz, float(mz.sum()), _spectra(gz, mz, shape, True)
+class _Moving:
+    """A copy's thumbnail transformed by ``name`` and shrunk by ``zoom``: grey, mask, mask area, and its
+    (flipped) spectra per FFT shape, computed when first needed."""
+
+    def __init__(self, thumb: _Thumb, name: str, zoom: float):
+        g = transform_array(thumb.gray, name)
+        m = transform_array(thumb.mask, name)
+        mh, mw = round(g.shape[0] / zoom), round(g.shape[1] / zoom)
+        self.gray = cv2.resize(g, (mw, mh), interpolation=cv2.INTER_AREA) if zoom != 1.0 else g
+        mz = m if zoom == 1.0 else (cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA) > 0.9)
+        self.mask = mz.astype(np.float32)
+        self.area = float(self.mask.sum())
+        self._spectra: dict[tuple[int, int], np.ndarray] = {}
+
+    def spectra(self, shape: tuple[int, int]) -> np.ndarray:
+        if shape not in self._spectra:
+            self._spectra[shape] = _spectra(self.gray, self.mask, shape, True)
+        return self._spectra[shape]
 
 
-def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spectra, params: PanelPairParams,
-                    screen: _Screen | None = None):  # fmt: skip
+def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], params: PanelPairParams, screen: _Screen | None = None):
     """Best shift of every panel (as the copy) on every other one (as the source), per transform and zoom,
     best first. Zoom 1 is searched once per pair (its reverse is the same match); each copy's transformed
     and zoomed thumbnail and its spectra are computed once and met with every source."""
     out = []
+    fixed_spectra = _Spectra(thumbs)
     zooms = (1.0, *params.zooms)
     for dst_pos, dst in enumerate(keys):
         target = thumbs[dst]
@@ -409,15 +438,15 @@ def _coarse_matches(thumbs: dict[int, _Thumb], keys: list[int], shape, fixed_spe
                     if screen is not None and not screen.passes(src, dst, name, zoom):
                         continue
                     if moving is None:
-                        moving = _moving(target, name, zoom, shape)
-                    gz, mz, moving_area, moving_spectra = moving
-                    smaller = min(float(source.mask.sum()), moving_area)
+                        moving = _Moving(target, name, zoom)
+                    smaller = min(float(source.mask.sum()), moving.area)
+                    shape = pair_shape(source.gray.shape, moving.gray.shape)
                     score, dy, dx, _ = masked_zncc(
                         (source.gray, source.mask),
-                        (gz, mz),
+                        (moving.gray, moving.mask),
                         shape,
                         params.min_overlap * smaller,
-                        (fixed_spectra[src], moving_spectra),
+                        (fixed_spectra.of(src, shape), moving.spectra(shape)),
                     )
                     # the order of the former pair-by-pair loop breaks ties between equal scores
                     first, second = sorted((src_pos, dst_pos))

@@ -96,6 +96,8 @@ def text_mask(work: WorkingImage, layout: Layout, overlays: np.ndarray, params: 
     """Pixels inside detected text boxes, each grown by ``text_margin`` x its text height (bool, working
     size). ``overlays``: the colour-overlay mask, which vouches for text drawn over images."""
     mask = np.zeros(work.shape, np.uint8)
+    if params.text_min_paper > 0 and params.text_min_overlay > 0 and not layout.page.any() and not overlays.any():
+        return mask.astype(bool)  # no box could pass text_like: neither paper nor overlay colour anywhere
     boxes = text_boxes(work.rgb, params)
     if not boxes:
         return mask.astype(bool)
