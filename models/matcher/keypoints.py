@@ -158,8 +158,10 @@ def _nearest(query: np.ndarray, pool: np.ndarray, k: int) -> tuple[np.ndarray, n
     wide = min(len(pool), 2 * k) if reduce else k
     if reduce:
         mean = pool.mean(axis=0)
-        _, _, vt = np.linalg.svd(pool - mean, full_matrices=False)
-        basis = vt[:SEARCH_DIMS].T.astype(np.float32)
+        centred = (pool - mean).astype(np.float64)
+        # principal axes from the 128 x 128 scatter matrix (an SVD of the pool would also build its U)
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        basis = vectors[:, np.argsort(values)[::-1][:SEARCH_DIMS]].astype(np.float32)
         found = cv2.BFMatcher(cv2.NORM_L2).knnMatch((query - mean) @ basis, (pool - mean) @ basis, k=wide)
     else:
         found = cv2.BFMatcher(cv2.NORM_L2).knnMatch(query, pool, k=wide)
