@@ -10,6 +10,7 @@ an untouched copy is exact again; ``native_residual`` measures it there.
 from __future__ import annotations
 
 import cv2
+import numba
 import numpy as np
 
 TRIM_STEPS = 3  # refits of the robust gain/offset fit on its better-fitting half
@@ -25,30 +26,64 @@ def fit_residual(target: np.ndarray, source: np.ndarray) -> tuple[float, float, 
     Trimmed least squares: fit, keep the better-fitting half, refit, a few times, from two starts (least
     squares on all pixels, and the plain copy a = 1 with the median offset). A rim of pixels outside the
     copy (which the correlation window drags in) can pull a single fit far enough that its better half is
-    no longer the copy; the best of the fits seen is returned.
+    no longer the copy; the best of the fits seen is returned. Compiled: residuals in float32 (the grey
+    images' precision), means in float64.
     """
     if len(target) == 0:
         return 0.0, 1.0, 0.0
+    residual, gain, offset = _fit_residual_compiled(
+        np.ascontiguousarray(target, np.float32).ravel(), np.ascontiguousarray(source, np.float32).ravel(), TRIM_STEPS
+    )
+    return float(residual), float(gain), float(offset)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_residual_compiled(target, source, trim_steps):
+    n = len(target)
     best = (np.inf, 1.0, 0.0)
-    for gain, offset in (gain_offset(target, source), (1.0, float(np.median(target - source)))):
-        for step in range(TRIM_STEPS + 1):
-            residual = np.abs(target - (gain * source + offset))
+    residual = np.empty(n, np.float32)
+    inliers = np.ones(n, np.bool_)
+    for start in range(2):
+        if start == 0:
+            gain, offset = _gain_offset(target, source, inliers)
+        else:
+            gain, offset = 1.0, float(np.median(target - source))
+        for step in range(trim_steps + 1):
+            g, o = np.float32(gain), np.float32(offset)
+            for i in range(n):
+                residual[i] = abs(target[i] - (g * source[i] + o))
             median = float(np.median(residual))
             if median < best[0]:
                 best = (median, gain, offset)
-            if step == TRIM_STEPS or len(residual) < 8:
+            if step == trim_steps or n < 8:
                 break
-            inliers = residual <= median
-            gain, offset = gain_offset(target[inliers], source[inliers])
+            inliers_now = residual <= np.float32(median)
+            gain, offset = _gain_offset(target, source, inliers_now)
     return best
 
 
-def gain_offset(target: np.ndarray, source: np.ndarray) -> tuple[float, float]:
-    if len(target) == 0:
+@numba.njit(cache=True, nogil=True)
+def _gain_offset(target, source, use):
+    """Least-squares gain and offset (gain clipped to 0.25-4) over the pixels ``use`` marks (float64 sums)."""
+    count = 0
+    s_sum = 0.0
+    t_sum = 0.0
+    for i in range(len(target)):
+        if use[i]:
+            count += 1
+            s_sum += source[i]
+            t_sum += target[i]
+    if count == 0:
         return 1.0, 0.0
-    s_mean, t_mean = float(source.mean()), float(target.mean())
-    s_var = float(((source - s_mean) ** 2).mean())
-    gain = float(((source - s_mean) * (target - t_mean)).mean()) / s_var if s_var > 1e-6 else 1.0
+    s_mean, t_mean = s_sum / count, t_sum / count
+    s_var = 0.0
+    cov = 0.0
+    for i in range(len(target)):
+        if use[i]:
+            ds = source[i] - s_mean
+            s_var += ds * ds
+            cov += ds * (target[i] - t_mean)
+    gain = cov / s_var if s_var / count > 1e-6 else 1.0
     gain = min(max(gain, 0.25), 4.0)
     return gain, t_mean - gain * s_mean
 
