@@ -63,6 +63,16 @@ def test_whole_mirrored_blot_panel_is_found_as_one_operation(params):
     assert not match_image(page, params).operations
 
 
+def test_half_turn_into_the_panel_below_claims_both_panels(params):
+    """A half turn about a point between two panels maps each onto the other (an involution, like a mirror
+    inside one panel); the copy's panel holds the copy alone, so both panels make the operation."""
+    page, boxes = blot_grid(seed=4)
+    forged, truth = copy_panel(page, boxes, 0, 2, "rot180")  # panel a turned, whole, into panel c below it
+    result = match_image(forged, params)
+    assert len(result.operations) == 1
+    assert of1_masks(result.operations, [truth]) >= 0.95
+
+
 @pytest.mark.parametrize("quality", [72, 84])
 def test_whole_panel_copy_is_found_after_jpeg(params, quality):
     page, boxes = blot_grid(seed=5)

@@ -193,8 +193,11 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
     src_ok = ctx.region_of(candidate.src_panel).astype(np.uint8)
     valid = cv2.warpAffine(src_ok, warp, size, flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
     valid &= dst_ok_full[crop]
-    involution = _involutive_points(candidate.affine, candidate.dst_pts)
-    # under an involution the agreeing region holds both halves, so both ends seed it
+    # a mirror or half turn maps the copy back onto the source; when both may lie in the copy's region (one
+    # panel, or no panels), the agreeing region holds both halves, so both ends seed it. Between two panels
+    # the region holds the copy alone (a half turn about a point between them is an involution as well)
+    one_region = candidate.src_panel == candidate.dst_panel or min(candidate.src_panel, candidate.dst_panel) < 0
+    involution = one_region and _involutive_points(candidate.affine, candidate.dst_pts)
     seeds = apply(to_crop, np.vstack([candidate.dst_pts, candidate.src_pts]) if involution else candidate.dst_pts)
     smooth_i = ctx.smooth[crop]
     smooth_w = cv2.warpAffine(ctx.smooth, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
