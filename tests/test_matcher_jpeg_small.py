@@ -1,6 +1,7 @@
 """Tiny object copies in figures saved as JPEG after forging (issue 12): the exact small-copy hashes miss them (the
 two JPEG errors break exactness), the low-passed, quantised search (``small_copies.jpeg_step``) finds them; its
-look-alikes (halo arcs, smooth blobs) must still be turned down."""
+look-alikes (halo arcs, smooth blobs) must still be turned down. (The search is off by default; these tests switch
+it on.)"""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def tiny_copy_scene(index: int):
 
 @pytest.fixture(scope="module")
 def params() -> MatcherParams:
-    return MatcherParams.from_dict(param("matcher"))
+    """The JPEG search switched on (off by default: see params.yaml, small_copies.jpeg_step)."""
+    return with_small_copies(jpeg_step=6.0)
 
 
 def test_a_tiny_copy_saved_as_jpeg_is_found(params):
