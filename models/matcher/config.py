@@ -142,6 +142,8 @@ class VerifyParams:
     jpeg_min_samples: float  # ... and holds at least this many samples of detail (fewer: any two smooth places agree)
     jpeg_search_min_samples: float  # a copy found by the JPEG search (small_copies.jpeg_step) must hold this many
     #                                 samples of detail (its best look-alike passes jpeg_min_samples by chance)
+    jpeg_chance_probes: int  # JPEG-search copy: regions of its shape and detail elsewhere whose best chance look-alikes
+    #                          it must beat (0: off)
     jpeg_max_rivals: int  # a JPEG-search copy and its source may each agree about as well with this many other places
     #                       (further copies of one source; a look-alike that won the search has more)
     colour_tail_ratio: float  # JPEG'd colour figure: each channel's p99 residual (copy interior) within this x the p99

@@ -341,6 +341,10 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         # the JPEG search compares every offset under every flip/turn: its best look-alike on a few correlation
         # cells passes a single comparison's bar (jpeg_min_samples) by chance, so it needs more detail
         pair.reason = "too little detail to tell a copy from a look-alike"
+    elif candidate.extra.get("search") == "jpeg" and not _beats_chance(ctx, candidate.affine, measured, crop):
+        # like with like: regions of the same shape and detail elsewhere in this figure find look-alikes under the
+        # same search; a copy agrees with its source far better than the best of them
+        pair.reason = "agrees no better than this figure's chance look-alikes"
     elif candidate.extra.get("search") == "jpeg" and not _sole_source(ctx, candidate.affine, measured, crop):
         # found by searching every offset for low-passed look-alikes: the best of many comparisons passes the
         # tests above by chance on smooth content, which agrees about as well with many other places
@@ -414,6 +418,85 @@ def _sole_source(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, c
         if rivals is None or rivals > limit:
             return False
     return True
+
+
+def _best_elsewhere(image: np.ndarray, template: np.ndarray, mask: np.ndarray, own: tuple[int, int], exclude: float):
+    """Least mean squared difference of the masked ``template`` (its corner at ``own``) at any place at least
+    ``exclude`` px away, under the eight flips/turns."""
+    th, tw = template.shape
+    corners = np.array([[0, 0], [tw - 1, 0], [0, th - 1], [tw - 1, th - 1]], np.float64)
+    best = np.inf
+    for orientation in DIHEDRAL_LINEAR:
+        turn = np.array(orientation, np.float64)
+        moved = corners @ turn.T
+        lo = moved.min(axis=0)
+        size = (round(moved[:, 0].max() - lo[0]) + 1, round(moved[:, 1].max() - lo[1]) + 1)
+        to_turned = np.hstack([turn, -lo[:, None]])
+        turned = cv2.warpAffine(template, to_turned, size, flags=cv2.INTER_NEAREST)
+        turned_mask = cv2.warpAffine(mask, to_turned, size, flags=cv2.INTER_NEAREST)
+        ssd = cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+        yy, xx = np.ogrid[0 : ssd.shape[0], 0 : ssd.shape[1]]
+        far = (xx - own[0]) ** 2 + (yy - own[1]) ** 2 >= exclude**2
+        if far.any():
+            best = min(best, float(ssd[far].min()))
+    return best / max(float(mask.sum()), 1.0)
+
+
+def _beats_chance(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> bool:
+    """Whether the copy's main piece (``measured``: its core in ``crop``), low-passed as in ``_jpeg_copy``, agrees
+    with its source (mean squared difference) within ``max_peak_ratio``² of the best agreement that regions of the
+    same shape and similar detail (variance within a factor of 2) elsewhere in this figure find anywhere at least
+    ``min_offset`` away under any flip/turn: like with like, the figure's own chance look-alikes under the same
+    search (``jpeg_chance_probes`` such regions at seeded random places; fewer than half of them found: no
+    verdict here). A figure full of alike structures (halos, membranes) gives close look-alikes, a copy is closer."""
+    probes = ctx.params.jpeg_chance_probes
+    if probes <= 0:
+        return True
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(measured.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return False
+    piece = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(piece)
+    if len(ys) < MIN_MEASURED:
+        return False
+    image = ctx.lowpass()[0] if ctx.signed_compression is not None else ctx.smooth
+    h, w = image.shape
+    y0, x0 = crop[0].start + int(ys.min()), crop[1].start + int(xs.min())
+    mask = piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    th, tw = mask.shape
+    if 2 * max(th, tw) >= min(h, w):
+        return False
+    inside = mask > 0
+    template = image[y0 : y0 + th, x0 : x0 + tw]
+    snapped = np.hstack([np.round(affine[:, :2]), np.round(affine[:, 2:])])
+    inverse = np.linalg.inv(np.vstack([snapped, [0.0, 0.0, 1.0]]))[:2]
+    copy_xy = np.stack([xs + crop[1].start, ys + crop[0].start], axis=1).astype(np.float64)
+    src_xy = np.round(copy_xy @ inverse[:, :2].T + inverse[:, 2]).astype(int)
+    ok = (src_xy[:, 0] >= 0) & (src_xy[:, 0] < w) & (src_xy[:, 1] >= 0) & (src_xy[:, 1] < h)
+    if ok.sum() < MIN_MEASURED:
+        return False
+    diff = image[copy_xy[ok, 1].astype(int), copy_xy[ok, 0].astype(int)] - image[src_xy[ok, 1], src_xy[ok, 0]]
+    agreement = float(np.mean(diff**2))
+    detail = float(template[inside].var())
+    source = np.zeros((h, w), bool)
+    source[src_xy[ok, 1], src_xy[ok, 0]] = True
+    rng = np.random.default_rng(0)
+    chance = []
+    for _ in range(8 * probes):
+        if len(chance) == probes:
+            break
+        py, px = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+        if not ctx.content[py : py + th, px : px + tw][inside].all():
+            continue
+        if (py - y0) ** 2 + (px - x0) ** 2 < ctx.min_offset**2 or source[py : py + th, px : px + tw].any():
+            continue  # not the copy or its source
+        probe = np.ascontiguousarray(image[py : py + th, px : px + tw])
+        if not 0.5 * detail <= float(probe[inside].var()) <= 2.0 * detail:
+            continue
+        chance.append(_best_elsewhere(image, probe, mask, (px, py), ctx.min_offset))
+    if len(chance) < probes / 2:
+        return True  # too few comparable places to calibrate on: the other tests decide
+    return agreement <= ctx.params.max_peak_ratio**2 * min(chance)
 
 
 def _rival_sites(ctx: VerifyContext, region: np.ndarray, to_partner: np.ndarray) -> int | None:
