@@ -113,6 +113,9 @@ class SmallCopyParams:
     min_pixels: int  # ... and at least this many pixels
     max_copies: int  # a neighbourhood repeated more often than this is texture, not a copy
     max_candidates: int
+    jpeg_sigma: float  # JPEG'd figure: neighbourhoods hashed again on the figure low-passed by this Gaussian (px) ...
+    jpeg_step: float  # ... each value quantised in steps of this x the spread two low-passed JPEG errors of the
+    #                   figure's own compression leave between a copy and its source (0: off)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,12 @@ class VerifyParams:
     jpeg_lowpass_ratio: float  # ... a copy with less detail than min_samples agrees, low-passed, within this x
     #                            what the figure's own JPEG errors leave low-passed (0: such copies are rejected)
     jpeg_min_samples: float  # ... and holds at least this many samples of detail (fewer: any two smooth places agree)
+    jpeg_search_min_samples: float  # a copy found by the JPEG search (small_copies.jpeg_step) must hold this many
+    #                                 samples of detail (its best look-alike passes jpeg_min_samples by chance)
+    jpeg_chance_probes: int  # JPEG-search copy: regions of its shape and detail elsewhere whose best chance look-alikes
+    #                          it must beat (0: off)
+    jpeg_max_rivals: int  # a JPEG-search copy and its source may each agree about as well with this many other places
+    #                       (further copies of one source; a look-alike that won the search has more)
     colour_tail_ratio: float  # JPEG'd colour figure: each channel's p99 residual (copy interior) within this x the p99
     #                           of the figure's own JPEG errors at the same two places (0: off)
     colour_region_tail_ratio: float  # ... and on the interior of the whole claimed copy region (0: off)

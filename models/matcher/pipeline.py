@@ -19,7 +19,7 @@ from models.matcher.operations import assemble, probability_map, to_native
 from models.matcher.panelpairs import panel_pair_candidates
 from models.matcher.panels import find_panels
 from models.matcher.prepare import as_rgb, prepare
-from models.matcher.smallcopies import small_copy_candidates
+from models.matcher.smallcopies import jpeg_copy_candidates, small_copy_candidates
 from models.matcher.verify import VerifiedPair, VerifyContext, verify
 
 ORIGINS = ("keypoints", "dense", "panels", "exact")  # the candidate branches
@@ -81,7 +81,7 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
     content, overlays = content_mask(work, layout, p.masking)
     min_offset = max(p.keypoints.min_offset * work.diagonal, 2.0 * p.verify.window)
 
-    ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays)
+    ctx = VerifyContext(work, layout, content, p.verify, min_offset, overlays, p.small_copies.max_copies)
     kps = detect(work.gray, content, p.keypoints, [panel.box for panel in layout.panels if panel.matchable])
     matches = match(kps, p.keypoints, min_offset)
     candidates = keypoint_candidates(kps, matches, layout.panel_at(kps.xy), p.ransac, min_offset)
@@ -90,6 +90,9 @@ def match_image(image: np.ndarray, params: MatcherParams | dict[str, Any]) -> Ma
     candidates = _distinct(candidates, work.diagonal)[: p.verify.max_candidates]
     candidates += panel_pair_candidates(work, layout, content, p.panel_pairs)  # bounded by its own max_candidates
     candidates += small_copy_candidates(work, layout, content, p.small_copies, min_offset)
+    # (the JPEG search also finds copies another branch proposed: its own seeds would only blur their masks)
+    found = jpeg_copy_candidates(work, layout, content, p.small_copies, min_offset, ctx.signed_compression)
+    candidates += [c for c in found if not _repeats(c, candidates, work.diagonal)]
 
     pairs = [verify(c, ctx) for c in candidates]
     operations = assemble(pairs, p.operations)
@@ -146,6 +149,16 @@ def _distinct(candidates: list[Candidate], diagonal: float) -> list[Candidate]:
         ):
             kept.append(cand)
     return kept
+
+
+def _repeats(candidate: Candidate, others: list[Candidate], diagonal: float) -> bool:
+    """Whether ``candidate`` is (or inverts) one of ``others`` between the same two panels (as in ``_distinct``)."""
+    tol = max(2.0, 0.005 * diagonal)
+    return any(
+        same_pair(candidate.affine, other.affine, tol, diagonal / 4)
+        and {candidate.src_panel, candidate.dst_panel} == {other.src_panel, other.dst_panel}
+        for other in others
+    )
 
 
 def _centroid(mask: np.ndarray, sy: float, sx: float) -> tuple[float, float]:

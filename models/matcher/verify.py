@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from models.matcher.config import VerifyParams
+from models.matcher.dense import DIHEDRAL
 from models.matcher.geometry import Candidate, apply, compose, rotation_deg, scale_of
 from models.matcher.panels import Layout
 from models.matcher.prepare import WorkingImage
@@ -46,6 +47,7 @@ from models.matcher.residual import (
 )
 from models.matcher.uniqueness import repeats_exactly, symmetric_lookalike
 
+DIHEDRAL_LINEAR = tuple(DIHEDRAL.values())  # the eight flips/turns of the square (linear parts)
 MIN_MEASURED = 32  # fewest interior pixels the residual tests use before falling back to the whole core
 CHAIN_SHARE = 0.9  # a copy lying this much inside the source side is the next link of a chain
 HULL_MAX_RATIO = 2.0  # the convex hull bridges flat gaps only when it is at most this x the core
@@ -84,8 +86,10 @@ class VerifyContext:
         params: VerifyParams,
         min_offset: float,
         overlays: np.ndarray | None = None,
+        max_copies: int = 3,
     ):
         self.work = work
+        self.max_copies = max_copies  # most copies of one source (small_copies.max_copies), see _sole_source
         self.layout = layout
         self.content = content
         self.params = params
@@ -219,7 +223,9 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
 
     core = _touching(agree, seeds, p.window)
     core_area = int(core.sum())
-    min_area = ctx.min_exact_area if candidate.origin == "exact" else ctx.min_area
+    # (a copy found through JPEG is not pixel-exact: it needs the area of any other inexact agreement)
+    exact = candidate.origin == "exact" and candidate.extra.get("search") != "jpeg"
+    min_area = ctx.min_exact_area if exact else ctx.min_area
     if core_area < min_area:
         return VerifiedPair(candidate, False, "agreement too small", 0.0, core_area=core_area)
 
@@ -334,6 +340,18 @@ def verify(candidate: Candidate, ctx: VerifyContext) -> VerifiedPair:
         pair.reason = "colours differ (a channel shown beside its merge, not a copy)"
     elif repeats_exactly(ctx.gray, dst_mask, tolerance) or repeats_exactly(ctx.gray, src_mask, tolerance):
         pair.reason = "periodic pattern"
+    elif candidate.extra.get("search") == "jpeg" and pair.samples < p.jpeg_search_min_samples:
+        # the JPEG search compares every offset under every flip/turn: its best look-alike on a few correlation
+        # cells passes a single comparison's bar (jpeg_min_samples) by chance, so it needs more detail
+        pair.reason = "too little detail to tell a copy from a look-alike"
+    elif candidate.extra.get("search") == "jpeg" and not _beats_chance(ctx, candidate.affine, measured, crop):
+        # like with like: regions of the same shape and detail elsewhere in this figure find look-alikes under the
+        # same search; a copy agrees with its source far better than the best of them
+        pair.reason = "agrees no better than this figure's chance look-alikes"
+    elif candidate.extra.get("search") == "jpeg" and not _sole_source(ctx, candidate.affine, measured, crop):
+        # found by searching every offset for low-passed look-alikes: the best of many comparisons passes the
+        # tests above by chance on smooth content, which agrees about as well with many other places
+        pair.reason = "agrees about as well with other places (a look-alike, not a copy)"
     elif residual_grey > EXACT_GREY and symmetric_lookalike(
         ctx.gray,
         candidate.affine,
@@ -380,6 +398,156 @@ def _jpeg_copy(
     residual, _, _ = fit_residual(image[crop][measured], image_w[measured])
     expected = float(np.median(np.abs(error[crop][measured] - error_w[measured])))
     return residual <= p.jpeg_lowpass_ratio * expected
+
+
+def _sole_source(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> bool:
+    """Whether the copy (``measured``: its core in ``crop``) and its source, low-passed as in ``_jpeg_copy``, each
+    agree with the other far better than with almost any other place of the figure, under any flip or turn: a
+    sharp optimum against every offset and orientation the JPEG search tried, not only against shifts of
+    ``peak_shift_px`` (``_sharpness``). A place whose residual is within 1 / ``max_peak_ratio`` of the partner's is
+    a rival; a copy's only rivals are further copies of its source (``jpeg_max_rivals`` at either end), while a
+    look-alike that won a search over millions of offsets (edges, halos, smooth blobs) has more. For the JPEG
+    search's candidates (flips/turns + whole-pixel shifts)."""
+    h, w = ctx.work.shape
+    linear = np.round(affine[:, :2])
+    snapped = np.hstack([linear, np.round(affine[:, 2:])])
+    copy = _placed(measured, crop, (h, w))
+    source = cv2.warpAffine(
+        copy.astype(np.uint8), snapped, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    ).astype(bool)
+    limit = ctx.params.jpeg_max_rivals
+    for region, to_partner in ((copy, np.linalg.inv(np.vstack([snapped, [0.0, 0.0, 1.0]]))[:2]), (source, snapped)):
+        rivals = _rival_sites(ctx, region, to_partner)
+        if rivals is None or rivals > limit:
+            return False
+    return True
+
+
+def _best_elsewhere(image: np.ndarray, template: np.ndarray, mask: np.ndarray, own: tuple[int, int], exclude: float):
+    """Least mean squared difference of the masked ``template`` (its corner at ``own``) at any place at least
+    ``exclude`` px away, under the eight flips/turns."""
+    th, tw = template.shape
+    corners = np.array([[0, 0], [tw - 1, 0], [0, th - 1], [tw - 1, th - 1]], np.float64)
+    best = np.inf
+    for orientation in DIHEDRAL_LINEAR:
+        turn = np.array(orientation, np.float64)
+        moved = corners @ turn.T
+        lo = moved.min(axis=0)
+        size = (round(moved[:, 0].max() - lo[0]) + 1, round(moved[:, 1].max() - lo[1]) + 1)
+        to_turned = np.hstack([turn, -lo[:, None]])
+        turned = cv2.warpAffine(template, to_turned, size, flags=cv2.INTER_NEAREST)
+        turned_mask = cv2.warpAffine(mask, to_turned, size, flags=cv2.INTER_NEAREST)
+        ssd = cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+        yy, xx = np.ogrid[0 : ssd.shape[0], 0 : ssd.shape[1]]
+        far = (xx - own[0]) ** 2 + (yy - own[1]) ** 2 >= exclude**2
+        if far.any():
+            best = min(best, float(ssd[far].min()))
+    return best / max(float(mask.sum()), 1.0)
+
+
+def _beats_chance(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, crop: tuple[slice, slice]) -> bool:
+    """Whether the copy's main piece (``measured``: its core in ``crop``), low-passed as in ``_jpeg_copy``, agrees
+    with its source (mean squared difference) within ``max_peak_ratio``² of the best agreement that regions of the
+    same shape and similar detail (variance within a factor of 2) elsewhere in this figure find anywhere at least
+    ``min_offset`` away under any flip/turn: like with like, the figure's own chance look-alikes under the same
+    search (``jpeg_chance_probes`` such regions at seeded random places; fewer than half of them found: no
+    verdict here). A figure full of alike structures (halos, membranes) gives close look-alikes, a copy is closer."""
+    probes = ctx.params.jpeg_chance_probes
+    if probes <= 0:
+        return True
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(measured.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return False
+    piece = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(piece)
+    if len(ys) < MIN_MEASURED:
+        return False
+    image = ctx.lowpass()[0] if ctx.signed_compression is not None else ctx.smooth
+    h, w = image.shape
+    y0, x0 = crop[0].start + int(ys.min()), crop[1].start + int(xs.min())
+    mask = piece[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    th, tw = mask.shape
+    if 2 * max(th, tw) >= min(h, w):
+        return False
+    inside = mask > 0
+    template = image[y0 : y0 + th, x0 : x0 + tw]
+    snapped = np.hstack([np.round(affine[:, :2]), np.round(affine[:, 2:])])
+    inverse = np.linalg.inv(np.vstack([snapped, [0.0, 0.0, 1.0]]))[:2]
+    copy_xy = np.stack([xs + crop[1].start, ys + crop[0].start], axis=1).astype(np.float64)
+    src_xy = np.round(copy_xy @ inverse[:, :2].T + inverse[:, 2]).astype(int)
+    ok = (src_xy[:, 0] >= 0) & (src_xy[:, 0] < w) & (src_xy[:, 1] >= 0) & (src_xy[:, 1] < h)
+    if ok.sum() < MIN_MEASURED:
+        return False
+    diff = image[copy_xy[ok, 1].astype(int), copy_xy[ok, 0].astype(int)] - image[src_xy[ok, 1], src_xy[ok, 0]]
+    agreement = float(np.mean(diff**2))
+    detail = float(template[inside].var())
+    source = np.zeros((h, w), bool)
+    source[src_xy[ok, 1], src_xy[ok, 0]] = True
+    rng = np.random.default_rng(0)
+    chance = []
+    for _ in range(8 * probes):
+        if len(chance) == probes:
+            break
+        py, px = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+        if not ctx.content[py : py + th, px : px + tw][inside].all():
+            continue
+        if (py - y0) ** 2 + (px - x0) ** 2 < ctx.min_offset**2 or source[py : py + th, px : px + tw].any():
+            continue  # not the copy or its source
+        probe = np.ascontiguousarray(image[py : py + th, px : px + tw])
+        if not 0.5 * detail <= float(probe[inside].var()) <= 2.0 * detail:
+            continue
+        chance.append(_best_elsewhere(image, probe, mask, (px, py), ctx.min_offset))
+    if len(chance) < probes / 2:
+        return True  # too few comparable places to calibrate on: the other tests decide
+    return agreement <= ctx.params.max_peak_ratio**2 * min(chance)
+
+
+def _rival_sites(ctx: VerifyContext, region: np.ndarray, to_partner: np.ndarray) -> int | None:
+    """Places other than its partner (``to_partner``: region -> partner, a flip/turn + whole-pixel shift) where
+    ``region``, under any of the eight flips/turns, agrees within 1 / ``max_peak_ratio`` of the partner's residual
+    (separate places: connected components of the sum-of-squares map); None when it cannot be measured."""
+    ys, xs = np.nonzero(region)
+    if len(ys) < MIN_MEASURED:
+        return None
+    image = ctx.lowpass()[0] if ctx.signed_compression is not None else ctx.smooth
+    y0, x0 = int(ys.min()), int(xs.min())
+    template = np.ascontiguousarray(image[y0 : ys.max() + 1, x0 : xs.max() + 1])
+    mask = region[y0 : ys.max() + 1, x0 : xs.max() + 1].astype(np.float32)
+    th, tw = template.shape
+    if max(th, tw) >= min(image.shape):
+        return None
+    corners = np.array([[0, 0], [tw - 1, 0], [0, th - 1], [tw - 1, th - 1]], np.float64)
+    placed = corners + np.array([x0, y0], np.float64)
+    px, py = np.round(placed @ to_partner[:, :2].T + to_partner[:, 2]).min(axis=0).astype(int)
+    shift = ctx.params.peak_shift_px
+    maps = []
+    best = None
+    for orientation in DIHEDRAL_LINEAR:
+        turn = np.array(orientation, np.float64)  # the template turned as a copy of it elsewhere would be
+        moved = corners @ turn.T
+        lo = moved.min(axis=0)
+        size = (round(moved[:, 0].max() - lo[0]) + 1, round(moved[:, 1].max() - lo[1]) + 1)
+        to_turned = np.hstack([turn, -lo[:, None]])
+        turned = cv2.warpAffine(template, to_turned, size, flags=cv2.INTER_NEAREST)
+        turned_mask = cv2.warpAffine(mask, to_turned, size, flags=cv2.INTER_NEAREST)
+        ssd = cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+        own = np.allclose(turn, to_partner[:, :2])
+        if own:
+            if not (0 <= py < ssd.shape[0] and 0 <= px < ssd.shape[1]):
+                return None
+            best = float(ssd[max(py - 1, 0) : py + 2, max(px - 1, 0) : px + 2].min())
+        maps.append((ssd, own, np.array_equal(turn, np.eye(2))))
+    if best is None:
+        return None
+    sites = 0
+    for ssd, own, plain in maps:
+        rivals = ssd <= best / max(ctx.params.max_peak_ratio, 1e-6) ** 2
+        if own:
+            rivals[max(py - shift, 0) : py + shift + 1, max(px - shift, 0) : px + shift + 1] = False  # the partner
+        if plain:
+            rivals[max(y0 - shift, 0) : y0 + shift + 1, max(x0 - shift, 0) : x0 + shift + 1] = False  # itself
+        sites += cv2.connectedComponents(rivals.astype(np.uint8), connectivity=8)[0] - 1
+    return sites
 
 
 def _placed(mask: np.ndarray, crop: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
