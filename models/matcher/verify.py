@@ -423,12 +423,11 @@ def _sole_source(ctx: VerifyContext, affine: np.ndarray, measured: np.ndarray, c
     return True
 
 
-def _best_elsewhere(image: np.ndarray, template: np.ndarray, mask: np.ndarray, own: tuple[int, int], exclude: float):
-    """Least mean squared difference of the masked ``template`` (its corner at ``own``) at any place at least
-    ``exclude`` px away, under the eight flips/turns."""
+def _turned_ssd(image: np.ndarray, template: np.ndarray, mask: np.ndarray):
+    """``(turn, SSD map)`` of the masked ``template`` at every place of ``image``, under each of the eight
+    flips/turns (``turn``: the 2x2 linear part the template was turned by, as a copy of it elsewhere would be)."""
     th, tw = template.shape
     corners = np.array([[0, 0], [tw - 1, 0], [0, th - 1], [tw - 1, th - 1]], np.float64)
-    best = np.inf
     for orientation in DIHEDRAL_LINEAR:
         turn = np.array(orientation, np.float64)
         moved = corners @ turn.T
@@ -437,7 +436,14 @@ def _best_elsewhere(image: np.ndarray, template: np.ndarray, mask: np.ndarray, o
         to_turned = np.hstack([turn, -lo[:, None]])
         turned = cv2.warpAffine(template, to_turned, size, flags=cv2.INTER_NEAREST)
         turned_mask = cv2.warpAffine(mask, to_turned, size, flags=cv2.INTER_NEAREST)
-        ssd = cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+        yield turn, cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+
+
+def _best_elsewhere(image: np.ndarray, template: np.ndarray, mask: np.ndarray, own: tuple[int, int], exclude: float):
+    """Least mean squared difference of the masked ``template`` (its corner at ``own``) at any place at least
+    ``exclude`` px away, under the eight flips/turns."""
+    best = np.inf
+    for _, ssd in _turned_ssd(image, template, mask):
         yy, xx = np.ogrid[0 : ssd.shape[0], 0 : ssd.shape[1]]
         far = (xx - own[0]) ** 2 + (yy - own[1]) ** 2 >= exclude**2
         if far.any():
@@ -522,15 +528,7 @@ def _rival_sites(ctx: VerifyContext, region: np.ndarray, to_partner: np.ndarray)
     shift = ctx.params.peak_shift_px
     maps = []
     best = None
-    for orientation in DIHEDRAL_LINEAR:
-        turn = np.array(orientation, np.float64)  # the template turned as a copy of it elsewhere would be
-        moved = corners @ turn.T
-        lo = moved.min(axis=0)
-        size = (round(moved[:, 0].max() - lo[0]) + 1, round(moved[:, 1].max() - lo[1]) + 1)
-        to_turned = np.hstack([turn, -lo[:, None]])
-        turned = cv2.warpAffine(template, to_turned, size, flags=cv2.INTER_NEAREST)
-        turned_mask = cv2.warpAffine(mask, to_turned, size, flags=cv2.INTER_NEAREST)
-        ssd = cv2.matchTemplate(image, turned, cv2.TM_SQDIFF, mask=turned_mask)
+    for turn, ssd in _turned_ssd(image, template, mask):
         own = np.allclose(turn, to_partner[:, :2])
         if own:
             if not (0 <= py < ssd.shape[0] and 0 <= px < ssd.shape[1]):
