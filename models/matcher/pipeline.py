@@ -139,20 +139,15 @@ def _verdict(pair: VerifiedPair) -> Verdict:
 def _distinct(candidates: list[Candidate], diagonal: float) -> list[Candidate]:
     """Keypoint candidates first, each branch strongest first; drop repeats (or inverses) of earlier ones."""
     ordered = sorted(candidates, key=lambda c: (c.origin != "keypoints", -c.support))
-    tol = max(2.0, 0.005 * diagonal)
     kept: list[Candidate] = []
     for cand in ordered:
-        if not any(
-            same_pair(cand.affine, other.affine, tol, diagonal / 4)
-            and {cand.src_panel, cand.dst_panel} == {other.src_panel, other.dst_panel}
-            for other in kept
-        ):
+        if not _repeats(cand, kept, diagonal):
             kept.append(cand)
     return kept
 
 
 def _repeats(candidate: Candidate, others: list[Candidate], diagonal: float) -> bool:
-    """Whether ``candidate`` is (or inverts) one of ``others`` between the same two panels (as in ``_distinct``)."""
+    """Whether ``candidate`` is (or inverts) one of ``others`` between the same two panels."""
     tol = max(2.0, 0.005 * diagonal)
     return any(
         same_pair(candidate.affine, other.affine, tol, diagonal / 4)

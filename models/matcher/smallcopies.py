@@ -44,6 +44,16 @@ def _hash(gray: np.ndarray, linear: np.ndarray, weights: np.ndarray, ys: np.ndar
     return _hash_compiled(padded, linear.astype(np.int64), weights, ys + RADIUS, xs + RADIUS)
 
 
+def _hash_weights(n: int) -> np.ndarray:
+    """Fixed odd uint64 weights of the ``n`` neighbourhood values (the same hash in every call)."""
+    return np.random.default_rng(0).integers(1, 2**63, n, dtype=np.uint64) | np.uint64(1)
+
+
+def _panel_of(layout: Layout, points: np.ndarray) -> int:
+    """The panel most of ``points`` lie in (points off every panel count for panel 0)."""
+    return int(np.bincount(np.maximum(layout.panel_at(points), 0)).argmax())
+
+
 @numba.njit(cache=True, nogil=True)
 def _hash_compiled(gray, linear, weights, ys, xs):
     r = RADIUS
@@ -77,7 +87,7 @@ def small_copy_candidates(
     ys, xs = (axis.astype(np.int64) for axis in np.nonzero(usable))
     if len(ys) < params.min_pixels:
         return []
-    weights = np.random.default_rng(0).integers(1, 2**63, n * n, dtype=np.uint64) | np.uint64(1)
+    weights = _hash_weights(n * n)
     base = _hash(gray, np.eye(2, dtype=np.int64), weights, ys, xs)
     order = np.argsort(base, kind="stable")
     table = RunTable(base[order])
@@ -119,8 +129,8 @@ def small_copy_candidates(
                 dst_pts=dst.astype(np.float64),
                 origin="exact",
                 support=votes,
-                src_panel=int(np.bincount(np.maximum(layout.panel_at(src), 0)).argmax()),
-                dst_panel=int(np.bincount(np.maximum(layout.panel_at(dst), 0)).argmax()),
+                src_panel=_panel_of(layout, src),
+                dst_panel=_panel_of(layout, dst),
             )
         )
     return candidates
@@ -158,7 +168,7 @@ def jpeg_copy_candidates(
     if len(ys) < 2:
         return []
     h, w = work.shape
-    weights = np.random.default_rng(0).integers(1, 2**63, n * n, dtype=np.uint64) | np.uint64(1)
+    weights = _hash_weights(n * n)
     cells = np.clip(np.floor(low / step), 0, 255).astype(np.uint8)
     base = _hash(cells, np.eye(2, dtype=np.int64), weights, ys, xs)
     order = np.argsort(base, kind="stable")
@@ -214,8 +224,8 @@ def jpeg_copy_candidates(
                 dst_pts=dst,
                 origin="exact",  # the small-copies branch (pixel-level agreement up to the figure's own JPEG)
                 support=round(mass),
-                src_panel=int(np.bincount(np.maximum(layout.panel_at(src), 0)).argmax()),
-                dst_panel=int(np.bincount(np.maximum(layout.panel_at(dst), 0)).argmax()),
+                src_panel=_panel_of(layout, src),
+                dst_panel=_panel_of(layout, dst),
                 extra={"search": "jpeg"},  # verification also asks that no other place agrees about as well
             )
         )
